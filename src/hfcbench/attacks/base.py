@@ -1,0 +1,177 @@
+"""The contract every attack follows, and the loss terms attacks minimise.
+
+All attacks are *targeted* (paper Sec. II, footnote 3) and L-inf bounded: an adversarial example
+``x*`` satisfies ``||x* - x||_inf <= eps`` and ``0 <= x* <= 1``.
+
+* :class:`Attack` holds the model, the budget and the objective. ``attack(x, y, target)`` does
+  the bookkeeping (eval mode on and restored, seeding, [0, 1] and eps checks, success mask);
+  subclasses write only ``perturb``, the maths.
+* The objective is a sum of :class:`LossTerm` s, each ``(N,)`` per-sample values to *minimise*.
+  Base attacks use cross-entropy to the target (or the CW margin); add-ons such as HFC append
+  their term, which is how ``mim+hfc`` is MIM with one more term, not a copy of MIM.
+* Only the input gradient is computed (``torch.autograd.grad`` w.r.t. ``x``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InvalidParameterError
+from ..models.features import FeatureExtractor, Features, eval_mode
+
+
+class LossTerm:
+    """One part of an attack objective: ``term(feats, target) -> (N,)`` values to minimise.
+
+    ``feats`` holds logits and, when ``needs_layers`` is true, the hooked layers of the model.
+    """
+
+    needs_layers: ClassVar[bool] = False
+
+    def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CrossEntropy(LossTerm):
+    """``J = -log p(c | x)`` for the target class ``c`` (Eq. 2-3)."""
+
+    def __call__(self, feats, target):
+        return F.cross_entropy(feats.logits, target, reduction="none")
+
+
+class CWMargin(LossTerm):
+    """The L-inf CW loss of Eq. 4: ``max(l_max_other - l_c, -kappa)`` (the paper's sign:
+    minimising it raises the target logit ``l_c`` above every other logit by ``kappa``)."""
+
+    def __init__(self, kappa: float):
+        if kappa < 0:
+            raise InvalidParameterError(f"kappa must be >= 0, got {kappa}")
+        self.kappa = kappa
+
+    def __call__(self, feats, target):
+        logits = feats.logits
+        target_logit = logits.gather(1, target[:, None]).squeeze(1)
+        others = logits.masked_fill(F.one_hot(target, logits.shape[1]).bool(), float("-inf"))
+        return torch.clamp(others.max(1).values - target_logit, min=-self.kappa)
+
+
+@dataclass
+class AttackResult:
+    """``adv`` (N, C, *spatial) adversarial inputs, ``target`` (N,), ``success`` (N,) bool:
+    the classifier predicts the target class on ``adv``."""
+
+    adv: torch.Tensor
+    target: torch.Tensor
+    success: torch.Tensor
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.float().mean()) if len(self.success) else 0.0
+
+
+def choose_targets(labels: torch.Tensor, num_classes: int, *, seed: int = 0, mode: str = "random",
+                   logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Target class per input: the other class for binary tasks; for more classes a seeded random
+    wrong class (``mode="random"``) or the least-likely class (``mode="least_likely"``, needs logits)."""
+    if num_classes == 2:
+        return 1 - labels
+    if mode == "least_likely":
+        if logits is None:
+            raise InvalidParameterError("target mode 'least_likely' needs the clean logits")
+        return logits.argmin(1)
+    if mode != "random":
+        raise InvalidParameterError(f"target mode must be 'random' or 'least_likely', got {mode!r}")
+    generator = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, num_classes, labels.shape, generator=generator)
+    return (labels.cpu() + shift) % num_classes
+
+
+class Attack:
+    """Base class of every attack.
+
+    Args:
+        model: the classifier under attack (inputs in [0, 1]); never moved or modified.
+        eps: L-inf budget in pixel units (paper default 1/256).
+        alpha: step size (paper default 0.02/256).
+        steps: iterations (paper default ``T = 2 * eps / alpha``, rounded).
+        seed: fixes random starts and any other random choice.
+        terms: extra loss terms added to the attack's own objective (e.g. the HFC term).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, model: torch.nn.Module, *, eps: float = 1 / 256, alpha: float | None = None,
+                 steps: int | None = None, seed: int = 0, terms: Sequence[LossTerm] = ()):
+        if not 0 < eps <= 1:
+            raise InvalidParameterError(f"eps must be in (0, 1] (pixel units; 1/256 is one grey level), got {eps}")
+        alpha = 0.02 / 256 if alpha is None else alpha
+        if not 0 < alpha <= 1:
+            raise InvalidParameterError(f"alpha (step size) must be in (0, 1], got {alpha}")
+        steps = max(1, round(2 * eps / alpha)) if steps is None else steps
+        if steps < 1:
+            raise InvalidParameterError(f"steps must be >= 1, got {steps}")
+        self.model, self.eps, self.alpha, self.steps, self.seed = model, eps, alpha, steps, seed
+        self.terms = list(terms)
+        layered = any(t.needs_layers for t in self.objective_terms())
+        self._extractor = FeatureExtractor(model) if layered else None
+
+    # -- objective ------------------------------------------------------------------------------
+    def objective_terms(self) -> list[LossTerm]:
+        """The attack's own terms (cross-entropy by default) followed by the add-on terms."""
+        return [CrossEntropy(), *self.terms]
+
+    def features(self, x: torch.Tensor) -> Features:
+        """Logits (and hooked layers when a term needs them) of ``x``, differentiable."""
+        if self._extractor is not None:
+            return self._extractor(x)
+        return Features(self.model(x), {})
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(N,) objective to minimise: the sum of every term."""
+        feats = self.features(x)
+        return sum(term(feats, target) for term in self.objective_terms())
+
+    def gradient(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """d(sum of the objective)/dx, the input gradient only (no parameter gradients)."""
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.loss(x, target).sum(), x)
+        return grad
+
+    def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Clip into the eps-ball around ``x``, then into [0, 1]."""
+        return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0.0, 1.0)
+
+    # -- the maths (subclasses) ----------------------------------------------------------------------
+    def perturb(self, x: torch.Tensor, target: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None) -> AttackResult:
+        """Attack a batch: ``x`` (N, C, *spatial) in [0, 1], ``y`` (N,) true labels, ``target``
+        (N,) classes to reach (default: :func:`choose_targets`)."""
+        if x.ndim not in (4, 5):
+            raise InvalidParameterError(f"x must be (N, C, H, W) or (N, C, D, H, W), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise InvalidParameterError("x must be finite and in [0, 1] (normalisation belongs inside the model)")
+        device = next(self.model.parameters()).device
+        x = x.detach().to(device)
+        with eval_mode(self.model):
+            if target is None:
+                with torch.no_grad():
+                    num_classes = self.model(x[:1]).shape[1]
+                target = choose_targets(y, num_classes, seed=self.seed)
+            target = target.to(device)
+            generator = torch.Generator(device=device).manual_seed(self.seed)
+            adv = self.project(self.perturb(x, target, generator).detach(), x)
+            with torch.no_grad():
+                success = self.model(adv).argmax(1) == target
+        assert (adv - x).abs().max() <= self.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+        return AttackResult(adv.cpu(), target.cpu(), success.cpu())
+
+    def __repr__(self) -> str:
+        extra = "".join(f"+{type(t).__name__}" for t in self.terms)
+        return f"{type(self).__name__}{extra}(eps={self.eps:.5g}, alpha={self.alpha:.5g}, steps={self.steps})"

@@ -1,0 +1,82 @@
+"""Content-keyed, atomic on-disk cache for checkpoints, features, AEs and fitted detectors.
+
+A key hashes every parameter that changes the cached object (dataset fingerprint, model,
+hyper-parameters, seed, hfcbench version), so a changed parameter can never return a stale
+object. Writes go to a temporary file that is renamed into place, so a run killed mid-write
+leaves no half file. Objects are dicts of tensors and plain values, read back with
+``torch.load(weights_only=True)``.
+
+The root is, in order: the ``root`` argument (``--cache-dir``), ``$HFCBENCH_CACHE``, then
+``~/.cache/hfcbench``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import __version__
+
+CACHE_ENV = "HFCBENCH_CACHE"
+
+
+def content_key(**parts: Any) -> str:
+    """A 24-hex-digit hash of ``parts`` (JSON with sorted keys) plus the hfcbench version."""
+    payload = json.dumps({"version": __version__, **parts}, sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class Cache:
+    """``Cache(root, enabled=True)``; with ``enabled=False`` (``--no-cache``) nothing is read,
+    but results are still written, so the next cached run reuses the fresh values."""
+
+    def __init__(self, root: str | os.PathLike | None = None, *, enabled: bool = True):
+        self.root = Path(root or os.environ.get(CACHE_ENV) or "~/.cache/hfcbench").expanduser()
+        self.enabled = enabled
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / kind / f"{key}.pt"
+
+    def load(self, kind: str, key: str) -> Any | None:
+        """The cached object, or None when absent, disabled or unreadable (then it is removed)."""
+        path = self.path(kind, key)
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a corrupt cache entry is a miss, never a crash
+            warnings.warn(f"ignoring unreadable cache entry {path} ({exc}); it will be recomputed")
+            path.unlink(missing_ok=True)
+            return None
+
+    def save(self, kind: str, key: str, obj: Any) -> Path:
+        return atomic_write_bytes(self.path(kind, key), lambda handle: torch.save(obj, handle))
+
+    def get_or_compute(self, kind: str, key: str, compute: Callable[[], Any]) -> Any:
+        cached = self.load(kind, key)
+        if cached is not None:
+            return cached
+        value = compute()
+        self.save(kind, key, value)
+        return value

@@ -1,0 +1,104 @@
+"""The contract every detector follows, built-in or plugged in.
+
+A detector is fitted on :class:`~hfcbench.models.Features` of the AdvTrain split (clean inputs,
+their adversarial examples, optionally noisy copies) and scores features of new inputs:
+
+* ``__init__(*, ...)`` stores keyword hyper-parameters only (scikit-learn discipline);
+  validation happens in ``fit``, with messages that name the parameter, range and value;
+* ``fit(clean, adv, noisy=None) -> self``; learned attributes end in ``_``;
+* ``score(feats) -> np.ndarray`` of shape ``(N,)``: **higher means more adversarial**, for
+  every detector (a detector whose raw statistic runs the other way negates it);
+* ``characteristics(feats) -> dict[str, np.ndarray]``: the raw per-layer values before any
+  learned combination (LID estimate per layer, Mahalanobis distance per layer, kernel
+  density, Bayesian uncertainty...), each of shape ``(N,)``, to be checked against the formulas.
+
+``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers),
+``"penultimate"``, ``"logits"``, ``"head"`` (final linear layer's parameters).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import HfcbenchError, InvalidParameterError, NotFittedError
+from ..models.features import PENULTIMATE, Features
+
+
+class Detector:
+    """Base class: subclasses implement ``_fit`` and ``characteristics`` (and ``_score`` if the
+    score is not a learned combination of the characteristics)."""
+
+    name: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset({"layers"})
+
+    def __init__(self, **params):
+        if params:
+            raise InvalidParameterError(f"{type(self).__name__} takes no parameters {sorted(params)}")
+
+    # -- public API ---------------------------------------------------------------------------
+    def fit(self, clean: Features, adv: Features, noisy: Features | None = None) -> "Detector":
+        """Learn from AdvTrain features: ``clean`` inputs and their adversarial examples ``adv``."""
+        for what, feats in (("clean", clean), ("adv", adv), ("noisy", noisy)):
+            if feats is not None:
+                self._check_features(feats, what)
+        if len(clean) < 2 or len(adv) < 2:
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit needs at least 2 clean and 2 adversarial samples, got "
+                f"{len(clean)} and {len(adv)}; use a larger --limit or a stronger attack budget")
+        self._fit(clean, adv, noisy)
+        self.fitted_ = True
+        return self
+
+    def score(self, feats: Features) -> np.ndarray:
+        """(N,) scores, higher = more adversarial."""
+        self._check_fitted()
+        self._check_features(feats, "scored")
+        scores = np.asarray(self._score(feats), dtype=np.float64).reshape(-1)
+        if scores.shape != (len(feats),):
+            raise HfcbenchError(f"{type(self).__name__} returned {scores.shape} scores for {len(feats)} inputs")
+        return scores
+
+    def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
+        """Raw per-layer statistics, ``{name: (N,)}``."""
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """The keyword hyper-parameters given to ``__init__`` (stored as attributes)."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names if hasattr(self, n)}
+
+    # -- for subclasses ---------------------------------------------------------------------------
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+        raise NotImplementedError
+
+    def _score(self, feats: Features) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(clean, adv) first")
+
+    def _check_features(self, feats: Features, what: str) -> None:
+        if not isinstance(feats, Features):
+            raise InvalidParameterError(f"{type(self).__name__}: {what} must be a Features object, got "
+                                        f"{type(feats).__name__}; extract them with FeatureExtractor")
+        if "penultimate" in self.requires and PENULTIMATE not in feats.layers:
+            raise InvalidParameterError(f"{type(self).__name__}: {what} features lack the penultimate layer")
+        if "head" in self.requires and feats.head_weight is None:
+            raise InvalidParameterError(f"{type(self).__name__}: {what} features lack the final linear layer "
+                                        "(head_weight); extract them with FeatureExtractor")
+        feats.check_finite(f"{type(self).__name__}: {what} features")
+
+    @staticmethod
+    def _require(name: str, value, ok: bool, allowed: str):
+        if not ok:
+            raise InvalidParameterError(f"parameter {name} must be {allowed}, got {value!r}")
+        return value
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"

@@ -1,0 +1,32 @@
+"""Exceptions a user can act on.
+
+Every error that the command line turns into a one-line message (instead of a traceback)
+derives from :class:`HfcbenchError`; its text names the bad value and the fix.
+"""
+
+
+class HfcbenchError(Exception):
+    """A problem the user can fix (bad name, bad file, bad parameter)."""
+
+
+class UnknownComponentError(HfcbenchError, KeyError):
+    """A dataset, model, detector or attack name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateComponentError(HfcbenchError):
+    """Two components registered under one name."""
+
+
+class DataError(HfcbenchError):
+    """A data file that is missing, corrupt, or holds arrays of the wrong form."""
+
+
+class NotFittedError(HfcbenchError, RuntimeError):
+    """A detector or mixture used before ``fit``."""
+
+
+class InvalidParameterError(HfcbenchError, ValueError):
+    """A hyper-parameter outside its allowed range."""

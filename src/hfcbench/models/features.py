@@ -1,0 +1,222 @@
+"""Per-layer features of a classifier: what every detector and adaptive attack works on.
+
+For each hooked activation layer ``l`` with output ``(N, C_l, *spatial)`` the paper keeps the
+channel-mean vector ``f_l(x)`` of shape ``(N, C_l)`` (Sec. V-A, "Hyperparameters"); the
+penultimate layer ``z(x)`` (the input of the final linear layer, Eq. 1) is kept whole; the
+logits ``l(x)`` are kept too.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import HfcbenchError, InvalidParameterError
+
+PENULTIMATE = "penultimate"
+
+
+@dataclass
+class Features:
+    """Features of N inputs.
+
+    Attributes:
+        logits: (N, K) classifier outputs.
+        layers: ordered ``{name: (N, D_l)}``; hooked layers first (channel means, ``D_l = C_l``),
+            ``"penultimate"`` last (the whole vector fed to the final linear layer).
+        labels: (N,) int64 labels the caller attached (true or target class), or None.
+        head_weight, head_bias: (K, D) and (K,) parameters of the final linear layer, so that
+            detectors such as BU can map penultimate features to logits without the model.
+    """
+
+    logits: torch.Tensor
+    layers: "OrderedDict[str, torch.Tensor]"
+    labels: torch.Tensor | None = None
+    head_weight: torch.Tensor | None = None
+    head_bias: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    @property
+    def penultimate(self) -> torch.Tensor:
+        return self.layers[PENULTIMATE]
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.logits.argmax(1)
+
+    def array(self, name: str) -> np.ndarray:
+        """Layer ``name`` (or ``"logits"``) as a float64 numpy array, (N, D)."""
+        tensor = self.logits if name == "logits" else self.layers[name]
+        return tensor.detach().cpu().double().numpy()
+
+    def subset(self, index) -> "Features":
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return Features(self.logits[index], OrderedDict((k, v[index]) for k, v in self.layers.items()),
+                        None if self.labels is None else self.labels[index], self.head_weight, self.head_bias,
+                        dict(self.meta))
+
+    @staticmethod
+    def concat(parts: Sequence["Features"]) -> "Features":
+        if not parts:
+            raise HfcbenchError("cannot concatenate an empty list of Features")
+        first = parts[0]
+        labels = None if first.labels is None else torch.cat([p.labels for p in parts])
+        return Features(torch.cat([p.logits for p in parts]),
+                        OrderedDict((k, torch.cat([p.layers[k] for p in parts])) for k in first.layers),
+                        labels, first.head_weight, first.head_bias, dict(first.meta))
+
+    def with_labels(self, labels: torch.Tensor | None) -> "Features":
+        return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta))
+
+    def check_finite(self, what: str = "features") -> "Features":
+        """Raise a clear error if any value is NaN or infinite (instead of a silent NaN AUC)."""
+        for name, tensor in [("logits", self.logits), *self.layers.items()]:
+            bad = ~torch.isfinite(tensor)
+            if bad.any():
+                rows = bad.reshape(len(tensor), -1).any(1).nonzero().flatten()[:5].tolist()
+                raise InvalidParameterError(
+                    f"{what}: layer {name!r} holds NaN or infinite values (rows {rows}...); check the input "
+                    "images and the model (a diverged model or corrupt images give such features)")
+        return self
+
+    def to_state(self) -> dict:
+        """A dict of tensors and plain values, loadable with ``torch.load(weights_only=True)``."""
+        return {"logits": self.logits, "layers": dict(self.layers), "layer_order": list(self.layers),
+                "labels": self.labels, "head_weight": self.head_weight, "head_bias": self.head_bias,
+                "meta": self.meta}
+
+    @staticmethod
+    def from_state(state: dict) -> "Features":
+        layers = OrderedDict((k, state["layers"][k]) for k in state["layer_order"])
+        return Features(state["logits"], layers, state["labels"], state["head_weight"], state["head_bias"],
+                        dict(state["meta"]))
+
+
+def _default_layers(model: nn.Module) -> "OrderedDict[str, nn.Module]":
+    if hasattr(model, "feature_modules"):
+        return OrderedDict(model.feature_modules())
+    relus = OrderedDict((n, m) for n, m in model.named_modules()
+                        if isinstance(m, (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.LeakyReLU)))
+    if not relus:
+        raise HfcbenchError(f"{type(model).__name__} has no activation modules to hook and no feature_modules(); "
+                            "give FeatureExtractor(model, layers=[...]) module names")
+    return relus
+
+
+def _classifier(model: nn.Module) -> nn.Linear:
+    head = getattr(model, "classifier", None)
+    if isinstance(head, nn.Linear):
+        return head
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise HfcbenchError(f"{type(model).__name__} has no nn.Linear layer: the penultimate layer is the input "
+                            "of the final linear layer")
+    return linears[-1]
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Put every module in eval mode, then restore each module's own ``training`` flag."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+class FeatureExtractor:
+    """Hook a classifier and return :class:`Features`.
+
+    Args:
+        model: a zoo model or any ``nn.Module`` classifier; it is never moved, and every hook
+            is removed when a call returns; training flags are restored.
+        layers: names of the hooked layers to keep (``None`` = all of ``layer_names``). The
+            penultimate layer is always kept.
+
+    ``extractor(x)`` keeps the autograd graph (attacks differentiate through it);
+    ``extractor.extract(x)`` streams batches without gradients and returns CPU tensors.
+    """
+
+    def __init__(self, model: nn.Module, layers: Iterable[str] | None = None):
+        self.model = model
+        available = _default_layers(model)
+        if layers is None:
+            chosen = list(available)
+        else:
+            chosen = list(layers)
+            unknown = [n for n in chosen if n not in available]
+            if unknown:
+                raise InvalidParameterError(f"unknown layer(s) {unknown}; available layers: {list(available)}")
+        self._modules = OrderedDict((n, available[n]) for n in chosen)
+        self._head = _classifier(model)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Hooked layer names in forward order, then ``"penultimate"``."""
+        return [*self._modules, PENULTIMATE]
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> Features:
+        """Features of a batch ``x`` (N, C, *spatial), on the model's device, differentiable."""
+        captured: dict[str, torch.Tensor] = {}
+
+        def keep(name):
+            def hook(_module, _inputs, output):
+                captured[name] = output.flatten(2).mean(2) if output.dim() > 2 else output
+            return hook
+
+        def keep_input(_module, inputs):
+            captured[PENULTIMATE] = inputs[0]
+
+        handles = [m.register_forward_hook(keep(n)) for n, m in self._modules.items()]
+        handles.append(self._head.register_forward_pre_hook(keep_input))
+        try:
+            with eval_mode(self.model):
+                logits = self.model(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [n for n in self.layer_names if n not in captured]
+        if missing:
+            raise HfcbenchError(f"layers {missing} were not reached in the forward pass of {type(self.model).__name__}")
+        layers = OrderedDict((n, captured[n]) for n in self.layer_names)
+        return Features(logits, layers, labels, self._head.weight.detach(), self._head.bias.detach()
+                        if self._head.bias is not None else None)
+
+    def extract(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, batch_size: int = 256,
+                progress: bool = False, desc: str = "features") -> Features:
+        """Features of all of ``x`` in batches of ``batch_size``, without gradients, on the CPU."""
+        if batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        device = _model_device(self.model)
+        parts = []
+        with torch.no_grad():
+            for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False):
+                feats = self(x[start:start + batch_size].to(device))
+                parts.append(Features(feats.logits.cpu(), OrderedDict((k, v.cpu()) for k, v in feats.layers.items())))
+        out = Features.concat(parts)
+        out.labels = labels
+        out.head_weight = self._head.weight.detach().cpu().clone()
+        out.head_bias = None if self._head.bias is None else self._head.bias.detach().cpu().clone()
+        return out

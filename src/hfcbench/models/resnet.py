@@ -1,0 +1,139 @@
+"""ResNets (He et al. 2016) for 2-D images and 3-D volumes.
+
+One implementation serves every depth: CIFAR-style ResNet-8/20 (three stages of 16/32/64
+channels, 3x3 stem; the CPU defaults) and ResNet-18/50 (four stages of 64-512 channels; the
+paper's 2-D backbone is ResNet-50, its 3-D one ResNet-18 with 3-D kernels, Sec. V-A). For inputs
+of 64 pixels or less the ImageNet stem (7x7 stride 2 + max-pool) is replaced by a 3x3 stride-1
+convolution, the usual adaptation to small images.
+
+Hooked layers (:meth:`ResNet.feature_modules`): the stem and every residual block, each the
+output of a ReLU; the penultimate layer is the globally pooled vector fed to ``fc``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .layers import Normalize, adaptive_avg_pool, batch_norm, conv, max_pool
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int, dims: int):
+        super().__init__()
+        Conv, BN = conv(dims), batch_norm(dims)
+        self.conv1, self.bn1 = Conv(cin, width, 3, stride, 1, bias=False), BN(width)
+        self.conv2, self.bn2 = Conv(width, width, 3, 1, 1, bias=False), BN(width)
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != width:
+            self.shortcut = nn.Sequential(Conv(cin, width, 1, stride, bias=False), BN(width))
+
+    def forward(self, x):
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int, dims: int):
+        super().__init__()
+        Conv, BN = conv(dims), batch_norm(dims)
+        cout = width * self.expansion
+        self.conv1, self.bn1 = Conv(cin, width, 1, bias=False), BN(width)
+        self.conv2, self.bn2 = Conv(width, width, 3, stride, 1, bias=False), BN(width)
+        self.conv3, self.bn3 = Conv(width, cout, 1, bias=False), BN(cout)
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(Conv(cin, cout, 1, stride, bias=False), BN(cout))
+
+    def forward(self, x):
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        return self.relu3(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """ResNet over ``dims``-D inputs ``(N, C, *spatial)`` -> logits ``(N, num_classes)``."""
+
+    def __init__(self, block, blocks_per_stage, widths, *, in_channels: int, num_classes: int, dims: int,
+                 mean, std, small_input: bool):
+        super().__init__()
+        Conv, BN = conv(dims), batch_norm(dims)
+        self.normalize = Normalize(mean, std, dims)
+        if small_input:
+            stem = [Conv(in_channels, widths[0], 3, 1, 1, bias=False), BN(widths[0]), nn.ReLU()]
+        else:
+            stem = [Conv(in_channels, widths[0], 7, 2, 3, bias=False), BN(widths[0]), nn.ReLU(),
+                    max_pool(dims)(3, 2, 1)]
+        self.stem = nn.Sequential(*stem)
+        stages, cin = [], widths[0]
+        for i, (n, width) in enumerate(zip(blocks_per_stage, widths)):
+            layers = []
+            for j in range(n):
+                layers.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, dims))
+                cin = width * block.expansion
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(stages)
+        self.pool = adaptive_avg_pool(dims)(1)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def feature_modules(self) -> "OrderedDict[str, nn.Module]":
+        """Hooked activation layers, in forward order: ``stem``, ``stage1.block0``, ..."""
+        out = OrderedDict(stem=self.stem)
+        for i, stage in enumerate(self.stages, start=1):
+            for j, block in enumerate(stage):
+                out[f"stage{i}.block{j}"] = block
+        return out
+
+    @property
+    def classifier(self) -> nn.Linear:
+        return self.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.stem(self.normalize(x))
+        for stage in self.stages:
+            out = stage(out)
+        return self.fc(torch.flatten(self.pool(out), 1))
+
+
+def _cifar(n: int):
+    def build(*, in_channels, num_classes, dims, mean, std, image_size):
+        return ResNet(BasicBlock, [n] * 3, [16, 32, 64], in_channels=in_channels, num_classes=num_classes,
+                      dims=dims, mean=mean, std=std, small_input=True)
+
+    build.__doc__ = f"CIFAR-style ResNet-{6 * n + 2} (16/32/64 channels), 2-D or 3-D"
+    return build
+
+
+resnet8 = _cifar(1)
+resnet20 = _cifar(3)
+
+
+def resnet18(*, in_channels, num_classes, dims, mean, std, image_size):
+    """ResNet-18 (64-512 channels), 2-D or 3-D; small-input stem at 64 px or less"""
+    return ResNet(BasicBlock, [2, 2, 2, 2], [64, 128, 256, 512], in_channels=in_channels, num_classes=num_classes,
+                  dims=dims, mean=mean, std=std, small_input=image_size <= 64)
+
+
+def resnet50(*, in_channels, num_classes, dims, mean, std, image_size):
+    """ResNet-50 (bottleneck, 256-2048 channels), the paper's 2-D backbone"""
+    return ResNet(Bottleneck, [3, 4, 6, 3], [64, 128, 256, 512], in_channels=in_channels, num_classes=num_classes,
+                  dims=dims, mean=mean, std=std, small_input=image_size <= 64)
+
+
+def resnet18_3d(*, in_channels, num_classes, dims, mean, std, image_size):
+    """ResNet-18 with 3-D kernels, the paper's 3-D backbone (volumes only)"""
+    if dims != 3:
+        from ..errors import InvalidParameterError
+
+        raise InvalidParameterError(f"resnet18_3d takes 3-D volumes (N, C, D, H, W); this dataset is {dims}-D. "
+                                    "Use resnet18 for 2-D images.")
+    return resnet18(in_channels=in_channels, num_classes=num_classes, dims=3, mean=mean, std=std,
+                    image_size=image_size)
