@@ -36,7 +36,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_list(args) -> int:
     for plugin in args.plugin:
-        _register_plugin(plugin)
+        register_plugin(plugin)
     registry = _registry(args.kind)
     from tabulate import tabulate
 
@@ -50,7 +50,7 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def _register_plugin(spec: str) -> str:
+def register_plugin(spec: str) -> str:
     """``module:Class`` -> registered in the detectors or attacks registry, by its base class."""
     from .registry import import_object
 

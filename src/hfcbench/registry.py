@@ -61,17 +61,21 @@ class Registry(Generic[T]):
         self._lazy: dict[str, str] = {}
         self._loaded: dict[str, T] = {}
         self._origin: dict[str, str] = {}
+        self._targets: dict[str, str] = {}
         self._entry_points_read = False
         for name, spec in (lazy or {}).items():
             self._add(name, spec=spec, origin=f"built-in {spec}")
 
     # -- registration -------------------------------------------------------------------------
-    def _add(self, name: str, *, spec: str | None = None, obj: T | None = None, origin: str) -> None:
+    def _add(self, name: str, *, spec: str | None = None, obj: T | None = None, origin: str,
+             target: str | None = None) -> None:
+        """Add ``name``; ``target`` is the ``module:attribute`` the entry points to, when known."""
         name = name.strip().lower()
         if not name or any(c in name for c in ",*?[] "):
             raise HfcbenchError(f"{self.kind[:-1]} name {name!r} must be non-empty and free of ',*?[] '")
+        target = target or spec
         if name in self._origin:
-            same_target = spec is not None and self._lazy.get(name) == spec
+            same_target = target is not None and self._targets.get(name) == target
             same_object = obj is not None and self._loaded.get(name) is obj
             if same_target or same_object:
                 return
@@ -80,6 +84,8 @@ class Registry(Generic[T]):
                 "rename one of them"
             )
         self._origin[name] = origin
+        if target is not None:
+            self._targets[name] = target
         if spec is not None:
             self._lazy[name] = spec
         else:
@@ -103,7 +109,7 @@ class Registry(Generic[T]):
         ``name`` attribute or its lower-cased class name. Returns the registered name."""
         obj = import_object(spec)
         name = name or getattr(obj, "name", None) or obj.__name__.lower()
-        self._add(name, obj=obj, origin=f"plugin {spec}")
+        self._add(name, obj=obj, origin=f"plugin {spec}", target=spec)
         return name
 
     def _read_entry_points(self) -> None:

@@ -9,6 +9,14 @@ from __future__ import annotations
 from ..registry import Registry
 from .base import Detector
 
-DETECTORS: Registry = Registry("detectors", {})
+DETECTORS: Registry = Registry("detectors", {
+    "kd": "hfcbench.detectors.kd:KD",
+    "bu": "hfcbench.detectors.bu:BU",
+    "lid": "hfcbench.detectors.lid:LID",
+    "maha": "hfcbench.detectors.maha:MAHA",
+    "svm": "hfcbench.detectors.svm:SVM",
+    "dnn": "hfcbench.detectors.dnn:DNN",
+    "hfc": "hfcbench.detectors.hfc:HFC",
+})
 
 __all__ = ["DETECTORS", "Detector"]

@@ -1,0 +1,30 @@
+"""Distance of the penultimate features to the clean centroid of the predicted class."""
+
+import numpy as np
+
+from hfcbench.detectors.base import Detector
+
+
+class CentroidDistance(Detector):
+    """Euclidean distance of penultimate features to the clean centroid of the predicted class."""
+
+    name = "centroid"
+    requires = frozenset({"penultimate", "logits"})
+
+    def __init__(self, *, scale: float = 1.0):
+        self.scale = scale
+
+    def _fit(self, clean, adv, noisy):
+        self._require("scale", self.scale, self.scale > 0, "> 0")
+        z, labels = clean.array("penultimate"), clean.predictions.numpy()
+        self.centroids_ = {int(c): z[labels == c].mean(0) for c in np.unique(labels)}
+
+    def characteristics(self, feats):
+        self._check_fitted()
+        z, predicted = feats.array("penultimate"), feats.predictions.numpy()
+        fallback = np.mean(list(self.centroids_.values()), axis=0)
+        centres = np.stack([self.centroids_.get(int(c), fallback) for c in predicted])
+        return {"penultimate": self.scale * np.linalg.norm(z - centres, axis=1)}
+
+    def _score(self, feats):
+        return self.characteristics(feats)["penultimate"]

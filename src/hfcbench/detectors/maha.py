@@ -1,0 +1,73 @@
+"""Mahalanobis (MAHA) detector, Lee et al. 2018 (paper Eq. 23).
+
+Per layer ``l``: class-conditional means ``mu_c`` and one covariance ``Sigma`` tied across
+classes, estimated on clean AdvTrain features (labels = the classifier's predictions, which
+equal the true labels there since misclassified inputs were dropped). The characteristic is the
+distance to the closest class,
+
+    M_l(x) = min_c (f_l(x) - mu_c)^T Sigma^-1 (f_l(x) - mu_c),
+
+and a logistic regression over the standardised per-layer distances is the detector. Lee et
+al.'s input pre-processing (a gradient step on the input) is left out: detectors here see
+features only. The tied covariance uses Ledoit-Wolf shrinkage, so that it stays invertible when
+a layer has more channels than samples or constant channels; the inverse is taken through a
+Cholesky factor (:mod:`hfcbench.linalg`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.covariance import ledoit_wolf
+
+from ..linalg import cholesky_psd, mahalanobis_sq
+from ..models.features import Features
+from .base import Detector
+from .combine import LayerLogistic, stack
+
+
+class MAHA(Detector):
+    """Per-layer Mahalanobis distance to the closest class mean (tied covariance), logistic over layers."""
+
+    name = "maha"
+    requires = frozenset({"layers", "logits"})
+
+    def __init__(self, *, shrinkage: str | float = "ledoit-wolf"):
+        self.shrinkage = shrinkage
+
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+        ok = self.shrinkage == "ledoit-wolf" or (isinstance(self.shrinkage, (int, float)) and 0 <= self.shrinkage <= 1)
+        self._require("shrinkage", self.shrinkage, ok, "'ledoit-wolf' or a number in [0, 1]")
+        labels = clean.predictions.numpy()
+        self.classes_ = np.unique(labels)
+        self.means_, self.chol_ = {}, {}
+        for name in clean.layer_names:
+            f = clean.array(name)
+            means = np.stack([f[labels == c].mean(0) for c in self.classes_])
+            residual = f - means[np.searchsorted(self.classes_, labels)]
+            self.means_[name] = torch.from_numpy(means)
+            self.chol_[name] = cholesky_psd(torch.from_numpy(self._covariance(residual)), what=f"layer {name!r}")
+        negatives = [clean] + ([noisy] if noisy is not None else [])
+        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._distances(f)) for f in negatives]),
+                                             stack(self._distances(adv)))
+
+    def _covariance(self, residual: np.ndarray) -> np.ndarray:
+        if self.shrinkage == "ledoit-wolf":
+            cov, _ = ledoit_wolf(residual, assume_centered=True)
+            return cov
+        empirical = residual.T @ residual / len(residual)
+        target = np.trace(empirical) / len(empirical) * np.eye(len(empirical))
+        return (1 - self.shrinkage) * empirical + self.shrinkage * target
+
+    def _distances(self, feats: Features) -> dict[str, np.ndarray]:
+        return {name: mahalanobis_sq(torch.from_numpy(feats.array(name)), self.means_[name],
+                                     self.chol_[name]).min(1).values.numpy()
+                for name in self.means_}
+
+    def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
+        """``{layer: (N,) min_c Mahalanobis distance}``."""
+        self._check_fitted()
+        return self._distances(feats)
+
+    def _score(self, feats: Features) -> np.ndarray:
+        return self.combiner_.decision(stack(self._distances(feats)))

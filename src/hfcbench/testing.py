@@ -1,0 +1,104 @@
+"""Conformance kit: the contract checks every detector must pass, for authors of new ones.
+
+    from hfcbench.testing import check_detector
+    check_detector(MyDetector)               # raises AssertionError naming the broken rule
+
+The checks use a planted problem (:func:`planted_features`): clean features form two class
+clusters in every layer; adversarial features are pushed towards the decision boundary and off
+the clean distribution along a fixed direction, the paper's picture of conventional AEs
+(Sec. III-A). A detector must score them higher (AUC >= ``min_auc``), score two clean samples
+alike (AUC near 0.5), return shape (N,), refuse to score before ``fit``, give the same scores
+twice under the same parameters, and leave its inputs untouched.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from .benchmark.metrics import auc
+from .errors import NotFittedError
+from .models.features import PENULTIMATE, Features
+
+LAYER_DIMS = (("block1", 8), ("block2", 16), (PENULTIMATE, 32))
+
+
+def planted_features(n: int, *, adversarial: bool, seed: int, shift: float = 3.0) -> Features:
+    """Features of ``n`` inputs of a binary classifier; adversarial ones are moved.
+
+    Every layer has unit Gaussian noise; clean inputs of class ``c`` are offset by ``+-1`` in
+    every dimension (hooked layers also by +2, like positive ReLU means); the final linear layer
+    reads the sum of the penultimate features (logit margin about 16). Adversarial inputs sit at
+    the decision boundary (no class offset) and are moved by ``shift`` along the second axis, so
+    they are off the clean distribution in every layer and uncertain under dropout.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    sign = np.where(labels == 0, 1.0, -1.0)
+    layers = OrderedDict()
+    for name, dim in LAYER_DIMS:
+        f = rng.normal(size=(n, dim)) + (name != PENULTIMATE) * 2.0
+        if adversarial:
+            f[:, 1] += shift
+        else:
+            f += sign[:, None]
+        layers[name] = torch.from_numpy(f)
+    dim = LAYER_DIMS[-1][1]
+    weight = torch.stack([torch.full((dim,), 0.25), torch.full((dim,), -0.25)]).double()
+    bias = torch.zeros(2, dtype=torch.float64)
+    logits = layers[PENULTIMATE] @ weight.T + bias
+    return Features(logits, layers, torch.from_numpy(labels), weight, bias)
+
+
+def _copy(feats: Features) -> Features:
+    return Features(feats.logits.clone(), OrderedDict((k, v.clone()) for k, v in feats.layers.items()),
+                    feats.labels.clone(), feats.head_weight.clone(), feats.head_bias.clone())
+
+
+def _same(a: Features, b: Features) -> bool:
+    return torch.equal(a.logits, b.logits) and all(torch.equal(a.layers[k], b.layers[k]) for k in a.layers)
+
+
+def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: float = 0.9,
+                   chance_band: float = 0.15) -> dict[str, float]:
+    """Run the contract checks on detector class ``cls`` with keyword ``params``.
+
+    Returns the measured AUCs ``{"planted": ..., "clean_vs_clean": ...}``.
+    """
+    params = params or {}
+    name = cls.__name__
+    clean, adv = planted_features(n, adversarial=False, seed=1), planted_features(n, adversarial=True, seed=2)
+    test_clean, test_adv = planted_features(n, adversarial=False, seed=3), planted_features(n, adversarial=True, seed=4)
+    other_clean = planted_features(n, adversarial=False, seed=5)
+    originals = [_copy(f) for f in (clean, adv, test_clean)]
+
+    unfitted = cls(**params)
+    try:
+        unfitted.score(test_clean)
+    except NotFittedError:
+        pass
+    else:
+        raise AssertionError(f"{name}.score before fit must raise hfcbench.errors.NotFittedError")
+
+    detector = cls(**params)
+    assert detector.fit(clean, adv) is detector, f"{name}.fit must return self"
+    scores = detector.score(test_clean)
+    assert isinstance(scores, np.ndarray) and scores.shape == (n,), \
+        f"{name}.score must return an np.ndarray of shape ({n},), got {getattr(scores, 'shape', type(scores))}"
+    planted = auc(scores, detector.score(test_adv))
+    assert planted >= min_auc, (f"{name}: AUC {planted:.3f} < {min_auc} on the planted problem; is the score's "
+                                "sign right (higher = more adversarial)?")
+    chance = auc(scores, detector.score(other_clean))
+    assert abs(chance - 0.5) <= chance_band, f"{name}: clean vs clean AUC {chance:.3f} is far from 0.5"
+
+    again = cls(**params).fit(clean, adv).score(test_clean)
+    assert np.array_equal(scores, again), f"{name}: two fits with the same parameters gave different scores"
+    for original, used in zip(originals, (clean, adv, test_clean)):
+        assert _same(original, used), f"{name} modified its input features"
+    characteristics = detector.characteristics(test_clean)
+    assert isinstance(characteristics, dict) and characteristics, f"{name}.characteristics must return a dict"
+    for key, values in characteristics.items():
+        assert np.asarray(values).shape == (n,), f"{name}.characteristics()[{key!r}] must have shape ({n},)"
+    return {"planted": planted, "clean_vs_clean": chance}
