@@ -62,3 +62,17 @@ class TinyNet(nn.Module):
 def tiny_net():
     torch.manual_seed(0)
     return TinyNet().eval()
+
+
+@pytest.fixture(scope="session")
+def trained_synthetic(tmp_path_factory):
+    """ResNet-8 trained for 3 epochs on the synthetic set (seconds on a CPU), with the dataset."""
+    from hfcbench.cache import Cache
+    from hfcbench.datasets import load_dataset
+    from hfcbench.models.training import TrainConfig
+    from hfcbench.models.zoo import load_or_train
+
+    dataset = load_dataset("synthetic")
+    trained = load_or_train(dataset, "resnet8", TrainConfig(epochs=3, batch_size=100), quiet=True,
+                            cache=Cache(tmp_path_factory.mktemp("zoo")), device=torch.device("cpu"))
+    return trained.model, dataset

@@ -108,15 +108,16 @@ class GaussianMixture:
     def _e_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-responsibilities (N, M) and per-row log-likelihood (N,).
 
-        The N x d x d products run in float32 on rows already centred (in float64) on each
-        component's mean, so no digits are lost to an offset; Cholesky factors, log-determinants
-        and sums stay in float64.
+        The N x d x d products run in float32 on rows centred on each component's mean (so no
+        digits are lost to a common offset) and their squares are summed in float64; Cholesky
+        factors, log-determinants and the log-likelihood stay in float64.
         """
         maha = torch.empty(len(x), self.n_components, dtype=self.dtype)
-        inv_chol_t = self.inv_chol_.transpose(1, 2).float()
+        inv_chol_t, x32, means32 = self.inv_chol_.transpose(1, 2).float(), x.float(), self.means_.float()
         for m in range(self.n_components):
-            maha[:, m] = ((x - self.means_[m]).float() @ inv_chol_t[m]).double().pow(2).sum(1)
-        weighted = self._log_prob_from_maha(maha, x.shape[1])
+            y = (x32 - means32[m]) @ inv_chol_t[m]
+            maha[:, m] = (y * y).sum(1, dtype=torch.float64)
+        weighted = self.log_prob_from_mahalanobis(maha, x.shape[1])
         log_norm = torch.logsumexp(weighted, 1)
         return weighted - log_norm[:, None], log_norm
 
@@ -125,16 +126,16 @@ class GaussianMixture:
         """(N, M) squared Mahalanobis distance of each row of ``x`` (N, d) to each component."""
         self._check_fitted()
         inv_chol = self.inv_chol_.to(x.dtype)
-        # y_m = L_m^-1 (x - mu_m) for all m at once: (M, N, d)
-        y = torch.matmul(x, inv_chol.transpose(1, 2)) - (self.means_.to(x.dtype)[:, None, :] @
-                                                         inv_chol.transpose(1, 2))
+        # y_m = L_m^-1 (x - mu_m) for all m at once, centred first so no digits cancel: (M, N, d)
+        y = (x[None] - self.means_.to(x.dtype)[:, None, :]) @ inv_chol.transpose(1, 2)
         return y.pow(2).sum(-1).T
 
     def component_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """(N, M) ``log(pi_m N(x | mu_m, Sigma_m))`` (Eq. 15 before the argmax)."""
-        return self._log_prob_from_maha(self.mahalanobis_sq(x), x.shape[1])
+        return self.log_prob_from_mahalanobis(self.mahalanobis_sq(x), x.shape[1])
 
-    def _log_prob_from_maha(self, maha: torch.Tensor, d: int) -> torch.Tensor:
+    def log_prob_from_mahalanobis(self, maha: torch.Tensor, d: int) -> torch.Tensor:
+        """(N, M) ``log(pi_m N(x | m))`` from the (N, M) squared distances of d-dim inputs."""
         log_gauss = -0.5 * (d * math.log(2 * math.pi) + self.log_det_.to(maha.dtype) + maha)
         return log_gauss + self.weights_.to(maha.dtype).log()
 

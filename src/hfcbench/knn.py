@@ -11,6 +11,7 @@ itself, so a distance of 0 is exactly 0) and re-sorted. A GPU index is used when
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .errors import InvalidParameterError
 
@@ -49,12 +50,13 @@ def knn_distances(query: np.ndarray, reference: np.ndarray, k: int, *, skip_zero
     index = _index(reference.shape[1])
     index.add(reference)
     _, candidates = index.search(query, n_candidates)                         # (Q, n_candidates)
-    exact = np.empty(candidates.shape)
+    exact = torch.empty(candidates.shape, dtype=torch.float64)
+    q, r, c = torch.from_numpy(query), torch.from_numpy(reference), torch.from_numpy(candidates)
     for start in range(0, len(query), 512):  # bounded memory: 512 x n_candidates x d at a time
         rows = slice(start, start + 512)
-        diff = query[rows, None, :] - reference[candidates[rows]]
-        exact[rows] = np.sqrt(np.einsum("qcd,qcd->qc", diff, diff, dtype=np.float64))
-    exact.sort(axis=1)
+        diff = q[rows, None, :] - r[c[rows]]
+        exact[rows] = (diff * diff).sum(-1, dtype=torch.float64).sqrt()
+    exact = exact.sort(dim=1).values.numpy()
     if not skip_zero:
         return exact[:, :k]
     nonzero = exact > 0.0

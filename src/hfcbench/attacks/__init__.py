@@ -1,13 +1,56 @@
-"""Targeted L-inf attacks (base and adaptive); ``ATTACKS`` names them.
+"""Targeted L-inf attacks; ``ATTACKS`` names them, ``build_attack`` composes them.
 
-Every attack follows :class:`hfcbench.attacks.base.Attack`.
+Base attacks are :class:`Attack` subclasses (``fgsm``, ``bim``, ``pgd``, ``mim``, ``tim``,
+``cw``). Adaptive attacks are loss terms with ``from_context`` (``hfc``, ``random``,
+``closest``, ``kde``, ``lid``): alone they run on BIM (the paper's setting, Table II), and
+``base+term`` adds the term to any base attack, e.g. ``mim+hfc``.
 """
 
 from __future__ import annotations
 
+from ..errors import HfcbenchError
 from ..registry import Registry
 from .base import Attack, AttackResult, LossTerm
 
-ATTACKS: Registry = Registry("attacks", {})
+ATTACKS: Registry = Registry("attacks", {
+    "fgsm": "hfcbench.attacks.fgsm:FGSM",
+    "bim": "hfcbench.attacks.bim:BIM",
+    "pgd": "hfcbench.attacks.pgd:PGD",
+    "mim": "hfcbench.attacks.mim:MIM",
+    "tim": "hfcbench.attacks.tim:TIM",
+    "cw": "hfcbench.attacks.cw:CW",
+    "hfc": "hfcbench.attacks.adaptive.hfc:HFCTerm",
+    "random": "hfcbench.attacks.adaptive.guide:RandomGuide",
+    "closest": "hfcbench.attacks.adaptive.guide:ClosestGuide",
+    "kde": "hfcbench.attacks.adaptive.kde:KDETerm",
+    "lid": "hfcbench.attacks.adaptive.lid:LIDTerm",
+})
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "LossTerm"]
+BASE_ATTACKS = ("fgsm", "bim", "pgd", "mim", "tim", "cw")
+
+
+def is_base(name: str) -> bool:
+    obj = ATTACKS.get(name)
+    return isinstance(obj, type) and issubclass(obj, Attack)
+
+
+def build_attack(spec: str, model, *, context=None, term_params: dict | None = None, **params) -> Attack:
+    """An attack from ``spec``: ``"pgd"``, ``"hfc"`` (= BIM + HFC), ``"mim+hfc"``, ...
+
+    ``params`` go to the base attack (eps, alpha, steps, seed, ...); ``term_params`` to the
+    add-on terms (e.g. ``{"n_components": 16}``); ``context`` is the
+    :class:`~hfcbench.attacks.adaptive.AttackContext` the adaptive terms need.
+    """
+    names = [part.strip().lower() for part in spec.split("+")]
+    base_name = names[0] if is_base(names[0]) else "bim"
+    add_ons = names[1:] if is_base(names[0]) else names
+    terms = []
+    for name in add_ons:
+        if is_base(name):
+            raise HfcbenchError(f"attack {spec!r}: {name!r} is a base attack; only one base attack can lead, "
+                                "followed by add-ons such as '+hfc'")
+        terms.append(ATTACKS.get(name).from_context(context, seed=params.get("seed", 0), **(term_params or {})))
+    return ATTACKS.get(base_name)(model, terms=terms, **params)
+
+
+__all__ = ["ATTACKS", "BASE_ATTACKS", "Attack", "AttackResult", "LossTerm", "build_attack", "is_base"]

@@ -28,9 +28,15 @@ class LossTerm:
     """One part of an attack objective: ``term(feats, target) -> (N,)`` values to minimise.
 
     ``feats`` holds logits and, when ``needs_layers`` is true, the hooked layers of the model.
+    A term with ``replaces_objective`` (the feature-guide attacks) is minimised alone, without
+    the attack's classification loss. ``prepare`` runs once per batch before the first step.
     """
 
     needs_layers: ClassVar[bool] = False
+    replaces_objective: ClassVar[bool] = False
+
+    def prepare(self, attack: "Attack", x: torch.Tensor, target: torch.Tensor) -> None:
+        """Per-batch set-up from the clean inputs ``x`` (default: nothing)."""
 
     def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -116,13 +122,18 @@ class Attack:
             raise InvalidParameterError(f"steps must be >= 1, got {steps}")
         self.model, self.eps, self.alpha, self.steps, self.seed = model, eps, alpha, steps, seed
         self.terms = list(terms)
-        layered = any(t.needs_layers for t in self.objective_terms())
+        layered = any(t.needs_layers for t in self.terms)
         self._extractor = FeatureExtractor(model) if layered else None
 
     # -- objective ------------------------------------------------------------------------------
+    def classification_terms(self) -> list[LossTerm]:
+        """The attack's own loss: cross-entropy to the target (CW: the margin of Eq. 4)."""
+        return [CrossEntropy()]
+
     def objective_terms(self) -> list[LossTerm]:
-        """The attack's own terms (cross-entropy by default) followed by the add-on terms."""
-        return [CrossEntropy(), *self.terms]
+        """The classification loss (unless an add-on replaces it) followed by the add-on terms."""
+        own = [] if any(t.replaces_objective for t in self.terms) else self.classification_terms()
+        return [*own, *self.terms]
 
     def features(self, x: torch.Tensor) -> Features:
         """Logits (and hooked layers when a term needs them) of ``x``, differentiable."""
@@ -166,6 +177,8 @@ class Attack:
                 target = choose_targets(y, num_classes, seed=self.seed)
             target = target.to(device)
             generator = torch.Generator(device=device).manual_seed(self.seed)
+            for term in self.terms:
+                term.prepare(self, x, target)
             adv = self.project(self.perturb(x, target, generator).detach(), x)
             with torch.no_grad():
                 success = self.model(adv).argmax(1) == target

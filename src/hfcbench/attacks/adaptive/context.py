@@ -1,0 +1,44 @@
+"""The one object through which adaptive attacks learn what they may know."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...errors import HfcbenchError
+from ...models.features import Features
+
+
+@dataclass
+class AttackContext:
+    """Clean features of the classifier's training images, with their true labels.
+
+    The HFC mixtures (Algorithm 1, l. 1-4), the guide images' features, the KDE reference set
+    and the LID reference batch all come from here; nothing reaches an attack through globals.
+    """
+
+    reference: Features
+
+    def __post_init__(self):
+        if self.reference.labels is None:
+            raise HfcbenchError("AttackContext.reference needs labels (the true classes of the reference images)")
+
+    def rows_of(self, cls: int) -> torch.Tensor:
+        rows = (self.reference.labels == cls).nonzero().flatten()
+        if len(rows) == 0:
+            raise HfcbenchError(f"the attack's reference set has no image of target class {cls}")
+        return rows
+
+    def layer(self, name: str, cls: int | None = None) -> np.ndarray:
+        """Reference features of layer ``name`` (of class ``cls``), float64 (n, D)."""
+        feats = self.reference if cls is None else self.reference.subset(self.rows_of(cls))
+        return feats.array(name)
+
+
+def require_context(context: AttackContext | None, attack: str) -> AttackContext:
+    if context is None:
+        raise HfcbenchError(f"the adaptive attack {attack!r} needs an AttackContext (clean features of the "
+                            "training images); the harness builds one, or pass context=AttackContext(...)")
+    return context

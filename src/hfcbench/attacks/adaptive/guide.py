@@ -1,0 +1,66 @@
+"""Feature-guide attacks (Sabour et al. 2016; paper Sec. V-C, Table II "Random" and "Closest").
+
+The adversarial example's internal features are pushed towards those of a guide image of the
+target class, and nothing else is optimised:
+
+    J = sum_l 1/D_l || f_l(x*) - f_l(g) ||^2     over every hooked layer and the penultimate layer
+
+The guide is a random training image of the target class (seeded), or the one whose penultimate
+features are closest to the clean input's. (Sabour et al. use one layer; the paper's point is
+that matching a guide in every layer is what the budget does not allow for medical images.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..base import LossTerm
+from .context import AttackContext, require_context
+
+
+class _FeatureGuide(LossTerm):
+    needs_layers = True
+    replaces_objective = True
+    closest: bool = False
+
+    def __init__(self, context: AttackContext, *, seed: int = 0):
+        self.context, self.seed = context, seed
+
+    @classmethod
+    def from_context(cls, context, *, seed: int = 0, **_):
+        return cls(require_context(context, cls.name), seed=seed)
+
+    def prepare(self, attack, x, target):
+        rng = np.random.default_rng(self.seed)
+        reference = self.context.reference
+        chosen = torch.empty(len(target), dtype=torch.long)
+        if self.closest:
+            with torch.no_grad():
+                clean = attack.features(x).penultimate.detach().cpu().double()
+        for i, cls in enumerate(target.tolist()):
+            rows = self.context.rows_of(cls)
+            if self.closest:
+                distances = torch.cdist(clean[i:i + 1], reference.penultimate[rows].double())[0]
+                chosen[i] = rows[distances.argmin()]
+            else:
+                chosen[i] = rows[rng.integers(len(rows))]
+        device = x.device
+        self.guides = {name: reference.layers[name][chosen].to(device) for name in reference.layer_names}
+
+    def __call__(self, feats, target):
+        return sum((feats.layers[name] - guide.to(feats.layers[name].dtype)).pow(2).mean(1)
+                   for name, guide in self.guides.items())
+
+
+class RandomGuide(_FeatureGuide):
+    """Feature-guide attack towards a random training image of the target class (Sabour et al.)."""
+
+    name = "random"
+
+
+class ClosestGuide(_FeatureGuide):
+    """Feature-guide attack towards the target-class image with the closest penultimate features."""
+
+    name = "closest"
+    closest = True

@@ -1,0 +1,33 @@
+"""BIM (Kurakin et al. 2017), targeted: ``T`` signed steps of size ``alpha`` projected into the
+eps-ball (Eq. 3). PGD, MIM, TIM and CW change only the start point or the step direction, so they
+subclass this loop rather than copy it.
+
+    x*_0 = x;   x*_{t+1} = Pi_eps( x*_t - alpha * sign(grad_x J(x*_t, c)) )
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Attack
+
+
+class BIM(Attack):
+    """Iterative FGSM with step alpha, projected into the eps-ball (the paper's base attack)."""
+
+    name = "bim"
+
+    def start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The first iterate ``x*_0`` (BIM: the clean input)."""
+        return x.clone()
+
+    def direction(self, grad: torch.Tensor, state):
+        """The step direction from the gradient, and the state carried to the next step."""
+        return grad.sign(), state
+
+    def perturb(self, x, target, generator):
+        x_adv, state = self.start(x, generator), None
+        for _ in range(self.steps):
+            step, state = self.direction(self.gradient(x_adv, target), state)
+            x_adv = self.project(x_adv - self.alpha * step, x)
+        return x_adv

@@ -1,0 +1,75 @@
+"""Adaptive attacks on a trained model: each lowers the statistic it targets, HFC the most."""
+
+import numpy as np
+import pytest
+import torch
+
+from hfcbench.attacks import build_attack
+from hfcbench.attacks.adaptive import AttackContext
+from hfcbench.attacks.adaptive.hfc import HFCTerm
+from hfcbench.detectors.maha import MAHA
+from hfcbench.models import FeatureExtractor
+
+
+@pytest.fixture(scope="module")
+def setting(trained_synthetic):
+    model, dataset = trained_synthetic
+    extractor = FeatureExtractor(model)
+    context = AttackContext(extractor.extract(dataset.train.images, dataset.train.labels))
+    x, y = dataset.test.images[:48], dataset.test.labels[:48]
+    return model, extractor, context, x, y
+
+
+def test_hfc_lowers_mahalanobis_to_the_target_class(setting):
+    model, extractor, context, x, y = setting
+    budget = dict(eps=16 / 256, alpha=1 / 256, steps=32)
+    bim = build_attack("bim", model, **budget)(x, y)
+    hfc = build_attack("hfc", model, context=context, term_params={"n_components": 4}, **budget)(x, y)
+    assert bim.success_rate >= 0.9 and hfc.success_rate >= 0.4
+    both = bim.success & hfc.success  # compare AEs that fool the classifier, as the harness does
+    term = HFCTerm.from_context(context, n_components=4)
+    with torch.no_grad():
+        bim_term = term(extractor(bim.adv[both]), bim.target[both])
+        hfc_term = term(extractor(hfc.adv[both]), hfc.target[both])
+    assert hfc_term.mean() < 0.5 * bim_term.mean()
+    # per layer, the tied-covariance Mahalanobis distance to the target class (an independent statistic)
+    target_feats = context.reference
+    maha = MAHA(shrinkage=0.1).fit(target_feats, target_feats)
+    d_bim = maha.characteristics(extractor.extract(bim.adv[both]))
+    d_hfc = maha.characteristics(extractor.extract(hfc.adv[both]))
+    lower = [np.median(d_hfc[layer]) < np.median(d_bim[layer]) for layer in d_bim]
+    assert np.mean(lower) >= 0.75, dict(zip(d_bim, lower))
+
+
+@pytest.mark.parametrize("spec", ["mim+hfc", "tim+hfc", "cw+hfc", "pgd+hfc"])
+def test_hfc_composes_with_every_base_attack(setting, spec):
+    model, _, context, x, y = setting
+    attack = build_attack(spec, model, context=context, term_params={"n_components": 2}, eps=8 / 256,
+                          alpha=1 / 256, steps=4)
+    assert type(attack).__name__ == spec.split("+")[0].upper() and type(attack.terms[0]).__name__ == "HFCTerm"
+    result = attack(x, y)
+    assert (result.adv - x).abs().max() <= 8 / 256 + 1e-6
+
+
+@pytest.mark.parametrize("spec", ["random", "closest"])
+def test_feature_guides_move_features_towards_the_guide(setting, spec):
+    model, extractor, context, x, y = setting
+    attack = build_attack(spec, model, context=context, eps=8 / 256, alpha=1 / 256, steps=16)
+    attack.terms[0].prepare(attack, x, 1 - y)
+    with torch.no_grad():
+        before = attack.loss(x, 1 - y).mean()
+    result = attack(x, y, 1 - y)
+    with torch.no_grad():
+        after = attack.loss(result.adv, result.target).mean()
+    assert after < 0.7 * before
+
+
+@pytest.mark.parametrize("spec,detector_stat", [("kde", "kd"), ("lid", "lid")])
+def test_statistic_aware_attacks_lower_their_statistic(setting, spec, detector_stat):
+    model, extractor, context, x, y = setting
+    budget = dict(eps=8 / 256, alpha=0.5 / 256, steps=24)
+    plain = build_attack("bim", model, **budget)(x, y)
+    aware = build_attack(spec, model, context=context, **budget)(x, y)
+    term = build_attack(spec, model, context=context, **budget).terms[0]
+    with torch.no_grad():
+        assert term(extractor(aware.adv), aware.target).mean() < term(extractor(plain.adv), plain.target).mean()
