@@ -84,6 +84,99 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    """``"1/256"`` or ``"0.0039"`` -> float."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/")
+            return float(numerator) / float(denominator)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or fraction such as 1/256") from None
+
+
+RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
+            "limit", "gmm_components", "seed", "device", "batch_size", "out", "data_dir", "cache_dir")
+
+
+def _run_config(args):
+    from .benchmark.runner import RunConfig
+
+    values = {}
+    if args.config:
+        import tomllib
+
+        try:
+            with open(args.config, "rb") as handle:
+                values = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise HfcbenchError(f"--config {args.config}: {exc}") from exc
+        values = {k.replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(values) - set(RUN_KEYS))
+        if unknown:
+            raise HfcbenchError(f"--config {args.config}: unknown keys {unknown}; allowed: {', '.join(RUN_KEYS)}")
+        for key in ("eps", "alpha"):
+            if isinstance(values.get(key), str):
+                values[key] = _fraction(values[key])
+    for key in RUN_KEYS:  # flags given on the command line win over the file
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin)
+
+
+def _cmd_run(args) -> int:
+    from pathlib import Path
+
+    from .benchmark.leaderboard import render, to_csv
+    from .benchmark.runner import Runner
+    from .cache import atomic_write_bytes
+
+    for plugin in args.plugin:
+        register_plugin(plugin)
+    runner = Runner(_run_config(args))
+    out = Path(runner.config.out)
+    records = list(runner.run(out / "results.jsonl"))
+    print(render(records))
+    for name, text in (("leaderboard.md", render(records, "github")), ("leaderboard.csv", to_csv(records))):
+        atomic_write_bytes(out / name, lambda handle, t=text: handle.write(t.encode()))
+    print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {out / 'leaderboard.md'}, "
+          f"{out / 'leaderboard.csv'}")
+    return 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from .benchmark.leaderboard import render
+    from .benchmark.results import read_records
+
+    print(render(read_records(args.files), "github" if args.markdown else "simple"))
+    return 0
+
+
+def _cmd_baseline(args) -> int:
+    import json
+
+    from .benchmark.check import make_baseline
+    from .benchmark.results import read_records
+    from .cache import atomic_write_bytes
+    from pathlib import Path
+
+    baseline = make_baseline(read_records(args.results))
+    atomic_write_bytes(Path(args.output), lambda h: h.write(json.dumps(baseline, indent=1).encode()))
+    print(f"wrote {len(baseline['entries'])} baseline entries to {args.output}")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .benchmark.check import compare, load_baseline
+    from .benchmark.results import read_records
+
+    passed, table = compare(read_records(args.results), load_baseline(args.baseline), args.tolerance)
+    print(table)
+    print("check passed" if passed else f"check FAILED: AUCs moved beyond the tolerance {args.tolerance}")
+    return 0 if passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.training import TrainConfig
 
@@ -105,6 +198,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=defaults.lr)
     _add_common(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("run", help="attack, fit and score every detector; print leaderboards")
+    p.add_argument("--dataset")
+    p.add_argument("--model")
+    p.add_argument("--detectors", help="'all', a comma list or globs (default all)")
+    p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, b+hfc, or all "
+                                     "(default hfc,closest)")
+    p.add_argument("--fit-attacks", dest="fit_attacks", help="base attacks the detectors are fitted on "
+                                                             "(default bim,pgd,mim,tim,cw)")
+    p.add_argument("--profile", choices=("smoke", "quick", "paper"), help="default quick")
+    p.add_argument("--eps", type=_fraction, help="L-inf budget, e.g. 1/256")
+    p.add_argument("--alpha", type=_fraction, help="step size, e.g. 0.02/256")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--epochs", type=int, help="classifier training epochs")
+    p.add_argument("--limit", type=int, help="cap the test pool (stratified)")
+    p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--out", help="output folder (default hfcbench-results)")
+    p.add_argument("--config", help="a TOML file with the same keys as the flags")
+    _add_common(p)
+    for action in p._actions:  # unset flags stay None so the config file and profile can fill them
+        if action.dest in ("seed", "device"):
+            action.default = None
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("leaderboard", help="rebuild the tables from result files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--markdown", action="store_true")
+    p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("baseline", help="write a baseline of AUCs from result files")
+    p.add_argument("results", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_baseline)
+
+    p = sub.add_parser("check", help="fail when AUCs moved beyond the tolerance from a baseline")
+    p.add_argument("results", nargs="+")
+    p.add_argument("--baseline", required=True)
+    p.add_argument("--tolerance", type=float, default=0.02)
+    p.set_defaults(func=_cmd_check)
     return parser
 
 

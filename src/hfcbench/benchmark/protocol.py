@@ -1,0 +1,41 @@
+"""The paper's evaluation protocol (Sec. V-A): which test images are attacked and which fit detectors.
+
+The classifier trains on the training split. The test pool is classified, misclassified images
+are dropped, and the rest is split, stratified and seeded, into AdvTrain (70%, fits the
+detectors) and AdvTest (30%, scores them). ``limit`` caps the pool first (stratified, seeded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..datasets import Split
+from ..datasets.splits import stratified_split, stratified_subsample
+from ..errors import HfcbenchError
+from ..models.training import predict
+
+
+@dataclass(frozen=True)
+class ProtocolSplit:
+    """Indices into the test split: AdvTrain and AdvTest, and how many were dropped."""
+
+    adv_train: np.ndarray
+    adv_test: np.ndarray
+    pool_size: int
+    misclassified: int
+
+
+def protocol_split(model: torch.nn.Module, test: Split, *, seed: int, limit: int | None = None,
+                   train_fraction: float = 0.7) -> ProtocolSplit:
+    labels = test.labels.numpy()
+    pool = stratified_subsample(labels, limit, seed) if limit else np.arange(len(labels))
+    correct = (predict(model, test.images[pool]) == test.labels[pool]).numpy()
+    kept = pool[correct]
+    if len(np.unique(labels[kept])) < 2 or len(kept) < 10:
+        raise HfcbenchError(f"only {len(kept)} correctly classified test images remain (of {len(pool)}); "
+                            "raise --limit or train the classifier longer")
+    first, second = stratified_split(labels[kept], train_fraction, seed)
+    return ProtocolSplit(kept[first], kept[second], len(pool), int((~correct).sum()))

@@ -1,0 +1,135 @@
+"""``hfcbench run`` end to end on real data (smoke profile), resume after a kill, and the gate."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hfcbench.benchmark.results import read_records
+from hfcbench.benchmark.runner import attack_pairs
+from hfcbench.cli import main
+
+SMALL = ["--profile", "smoke", "--detectors", "maha,lid,kd", "--attacks", "hfc,closest", "--fit-attacks", "bim,pgd",
+         "--quiet", "--device", "cpu"]
+
+
+def _run_cli(args, **env):
+    return subprocess.Popen([sys.executable, "-m", "hfcbench.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+
+
+def metrics_by_key(path):
+    return {(r["fit_attack"], r["attack"], r["detector"]): r["metrics"] for r in read_records([path])}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("run")
+    args = ["run", *SMALL, "--out", str(root / "out"), "--cache-dir", str(root / "cache"), "--data-dir", str(data_dir)]
+    assert main(args) == 0
+    return root, args
+
+
+def test_run_writes_records_and_tables(smoke_run, capsys):
+    root, _ = smoke_run
+    records = read_records([root / "out" / "results.jsonl"])
+    assert len(records) == 3 * 3  # 3 detectors x (bim->bim+hfc, pgd->pgd+hfc, bim->closest)
+    for record in records:
+        assert record["dataset"] == "pneumoniamnist" and record["model"] == "resnet8"
+        assert record["params"]["eps"] == pytest.approx(8 / 256) and record["versions"]["hfcbench"]
+        for name in ("adv_acc_before", "adv_acc_after"):
+            assert 0.0 <= record["metrics"][name] <= 1.0
+        for name in ("auc_before", "tpr90_before"):
+            value = record["metrics"][name]
+            assert isinstance(value, float) and 0.0 <= value <= 1.0
+    markdown = (root / "out" / "leaderboard.md").read_text()
+    assert "| maha" in markdown and "bim+hfc AUC" in markdown and "worst-case AUC" in markdown
+    assert (root / "out" / "leaderboard.csv").read_text().startswith("dataset,model,seed,fit_attack,attack,detector")
+    capsys.readouterr()
+    assert main(["leaderboard", str(root / "out" / "results.jsonl")]) == 0
+    assert "detectors by worst-case AUC" in capsys.readouterr().out
+
+
+def test_rerun_recomputes_nothing_and_gives_the_same_numbers(smoke_run):
+    root, args = smoke_run
+    before = metrics_by_key(root / "out" / "results.jsonl")
+    aes = sorted((root / "cache" / "aes").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in aes]
+    assert main(args) == 0
+    assert [p.stat().st_mtime_ns for p in sorted((root / "cache" / "aes").iterdir())] == stamps
+    assert metrics_by_key(root / "out" / "results.jsonl") == before
+
+
+def test_killed_run_resumes_to_identical_results(smoke_run, tmp_path, data_dir):
+    root, _ = smoke_run
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["run", *SMALL, "--out", str(out), "--cache-dir", str(cache), "--data-dir", str(data_dir)]
+    process = _run_cli(args)
+    results = out / "results.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if results.exists() and len(results.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = len(read_records([results]))
+    assert 1 <= partial < 9
+    assert main(args) == 0
+    assert metrics_by_key(results) == metrics_by_key(root / "out" / "results.jsonl")
+
+
+def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
+    root, _ = smoke_run
+    results = root / "out" / "results.jsonl"
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", str(results), "-o", str(baseline)]) == 0
+    assert main(["check", str(results), "--baseline", str(baseline)]) == 0
+    assert "check passed" in capsys.readouterr().out
+    # a detector that got worse by 0.05 on a base attack fails the gate
+    data = json.loads(baseline.read_text())
+    entry = next(e for e in data["entries"] if e["auc_before"] is not None and e["auc_before"] < 0.95)
+    entry["auc_before"] += 0.05
+    baseline.write_text(json.dumps(data))
+    assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.02"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "check FAILED" in out
+    assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.1"]) == 0
+
+
+def test_attack_pairs_follow_the_paper_tables():
+    assert attack_pairs("hfc,closest", ["bim", "pgd"]) == [("bim", "bim+hfc"), ("pgd", "pgd+hfc"), ("bim", "closest")]
+    assert attack_pairs("mim+hfc,kde", ["bim"]) == [("mim", "mim+hfc"), ("bim", "kde")]
+    assert len(attack_pairs("all", ["bim", "pgd", "mim", "tim", "cw"])) == 5 + 4
+
+
+def test_bad_run_arguments_are_one_line(capsys, tmp_path):
+    assert main(["run", "--attacks", "hfx", "--profile", "smoke", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "Did you mean 'hfc'" in capsys.readouterr().err
+    assert main(["run", "--fit-attacks", "hfc", "--profile", "smoke", "--quiet"]) == 2
+    assert "--fit-attacks takes base attacks" in capsys.readouterr().err
+    config = tmp_path / "run.toml"
+    config.write_text('profile = "smoke"\nepss = "1/256"\n')
+    assert main(["run", "--config", str(config)]) == 2
+    assert "unknown keys ['epss']" in capsys.readouterr().err
+
+
+def test_toml_config_and_plugin_detector_in_a_run(smoke_run, tmp_path, data_dir, monkeypatch):
+    root, _ = smoke_run
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples" / "plugin-detector"))
+    config = tmp_path / "run.toml"
+    config.write_text('profile = "smoke"\neps = "8/256"\nattacks = "hfc"\nfit-attacks = "bim"\n'
+                      'detectors = "centroid,maha"\ndevice = "cpu"\n')
+    out = tmp_path / "out"
+    args = ["run", "--config", str(config), "--plugin", "hfcbench_example_detector:CentroidDistance", "--out",
+            str(out), "--cache-dir", str(root / "cache"), "--data-dir", str(data_dir), "--quiet"]
+    assert main(args) == 0
+    records = read_records([out / "results.jsonl"])
+    assert {r["detector"] for r in records} == {"centroid", "maha"}
+    assert all(r["metrics"]["auc_before"] is not None for r in records)
