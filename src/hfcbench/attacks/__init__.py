@@ -34,13 +34,16 @@ def is_base(name: str) -> bool:
     return isinstance(obj, type) and issubclass(obj, Attack)
 
 
-def build_attack(spec: str, model, *, context=None, term_params: dict | None = None, **params) -> Attack:
+def build_attack(spec: str, model, *, context=None, term_params: dict | None = None,
+                 ready_terms: dict[str, LossTerm] | None = None, **params) -> Attack:
     """An attack from ``spec``: ``"pgd"``, ``"hfc"`` (= BIM + HFC), ``"mim+hfc"``, ...
 
     ``params`` go to the base attack (eps, alpha, steps, seed, ...); ``term_params`` to the
     add-on terms (e.g. ``{"n_components": 16}``); ``context`` is the
-    :class:`~hfcbench.attacks.adaptive.AttackContext` the adaptive terms need.
+    :class:`~hfcbench.attacks.adaptive.AttackContext` the adaptive terms need;
+    ``ready_terms`` gives already-built add-ons by name (e.g. an HFC term of cached mixtures).
     """
+    ready_terms = ready_terms or {}
     names = [part.strip().lower() for part in spec.split("+")]
     base_name = names[0] if is_base(names[0]) else "bim"
     add_ons = names[1:] if is_base(names[0]) else names
@@ -49,7 +52,10 @@ def build_attack(spec: str, model, *, context=None, term_params: dict | None = N
         if is_base(name):
             raise HfcbenchError(f"attack {spec!r}: {name!r} is a base attack; only one base attack can lead, "
                                 "followed by add-ons such as '+hfc'")
-        terms.append(ATTACKS.get(name).from_context(context, seed=params.get("seed", 0), **(term_params or {})))
+        if name in ready_terms:
+            terms.append(ready_terms[name])
+        else:
+            terms.append(ATTACKS.get(name).from_context(context, seed=params.get("seed", 0), **(term_params or {})))
     return ATTACKS.get(base_name)(model, terms=terms, **params)
 
 

@@ -207,11 +207,11 @@ class Runner:
     def _build(self, spec: str):
         c = self.config
         budget = dict(eps=c.eps, alpha=c.alpha, steps=1 if spec == "fgsm" else c.steps, seed=c.seed)
-        if spec == "hfc" or spec.endswith("+hfc"):
-            base = spec.split("+")[0] if "+" in spec else "bim"
-            return ATTACKS.get(base)(self.model, terms=[HFCTerm(self.hfc_mixtures())], **budget)
-        needs_context = any(not is_base(p) for p in spec.split("+"))
-        return build_attack(spec, self.model, context=self.context() if needs_context else None, **budget)
+        parts = spec.split("+")
+        ready = {"hfc": HFCTerm(self.hfc_mixtures())} if "hfc" in parts else {}
+        needs_context = any(not is_base(p) and p not in ready for p in parts)
+        return build_attack(spec, self.model, context=self.context() if needs_context else None, ready_terms=ready,
+                            **budget)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, results_path: Path):
