@@ -145,11 +145,8 @@ class Runner:
 
     def features(self, images: torch.Tensor, labels: torch.Tensor, **key_parts) -> Features:
         key = self._key(kind="features", **key_parts)
-        state = self.cache.load("features", key)
-        if state is None:
-            feats = self.extractor.extract(images, labels, progress=not self.config.quiet)
-            self.cache.save("features", key, feats.to_state())
-            return feats
+        state = self.cache.get_or_compute(
+            "features", key, lambda: self.extractor.extract(images, labels, progress=not self.config.quiet).to_state())
         return Features.from_state(state)
 
     def context(self) -> AttackContext:
@@ -164,12 +161,13 @@ class Runner:
         if self._hfc_mixtures is None:
             c = self.config
             key = self._key(kind="hfc-mixtures", m=c.gmm_components, seed=c.seed)
-            state = self.cache.load("mixtures", key)
-            if state is None:
+
+            def compute():
                 term = HFCTerm.from_context(self.context(), n_components=c.gmm_components, seed=c.seed)
-                state = {layer: {cls: g.to_state() for cls, g in by_class.items()}
-                         for layer, by_class in term.mixtures.items()}
-                self.cache.save("mixtures", key, state)
+                return {layer: {cls: g.to_state() for cls, g in by_class.items()}
+                        for layer, by_class in term.mixtures.items()}
+
+            state = self.cache.get_or_compute("mixtures", key, compute)
             self._hfc_mixtures = {layer: {int(cls): GaussianMixture.from_state(s) for cls, s in by_class.items()}
                                   for layer, by_class in state.items()}
         return self._hfc_mixtures
@@ -188,8 +186,8 @@ class Runner:
         images, labels, index = self.pool(pool)
         key = self._key(kind="aes", spec=spec, pool=pool, index=index.tolist(), eps=c.eps, alpha=c.alpha,
                         steps=c.steps, seed=c.seed, m=c.gmm_components if "hfc" in spec else None)
-        state = self.cache.load("aes", key)
-        if state is None:
+
+        def compute():
             start = time.perf_counter()
             attack = self._build(spec)
             advs, targets, successes = [], [], []
@@ -197,11 +195,11 @@ class Runner:
             for first in tqdm(batches, desc=f"{spec} on {pool}", disable=c.quiet, leave=False):
                 result = attack(images[first:first + c.batch_size], labels[first:first + c.batch_size])
                 advs.append(result.adv), targets.append(result.target), successes.append(result.success)
-            adv, target = torch.cat(advs), torch.cat(targets)
-            feats = self.extractor.extract(adv, target)
-            state = {"features": feats.to_state(), "success": torch.cat(successes),
-                     "seconds": time.perf_counter() - start}
-            self.cache.save("aes", key, state)
+            feats = self.extractor.extract(torch.cat(advs), torch.cat(targets))
+            return {"features": feats.to_state(), "success": torch.cat(successes),
+                    "seconds": time.perf_counter() - start}
+
+        state = self.cache.get_or_compute("aes", key, compute)
         return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
 
     def _build(self, spec: str):

@@ -28,6 +28,12 @@ from ..models.features import Features
 from .base import Detector
 
 
+def scott_bandwidth(members: np.ndarray) -> float:
+    """Scott's rule for (n, D) features: ``n^(-1/(D+4)) * sqrt(mean per-dimension variance)``."""
+    spread = float(np.sqrt(members.var(0).mean())) if len(members) > 1 else 1.0
+    return (spread or 1.0) * len(members) ** (-1.0 / (members.shape[1] + 4))
+
+
 class KD(Detector):
     """Kernel density of penultimate features among clean features of the predicted class."""
 
@@ -45,11 +51,8 @@ class KD(Detector):
         for cls in np.unique(labels):
             members = z[labels == cls]
             self.references_[int(cls)] = members
-            if self.bandwidth == "scott":
-                spread = float(np.sqrt(members.var(0).mean())) if len(members) > 1 else 1.0
-                self.bandwidths_[int(cls)] = (spread or 1.0) * len(members) ** (-1.0 / (z.shape[1] + 4))
-            else:
-                self.bandwidths_[int(cls)] = float(self.bandwidth)
+            scott = self.bandwidth == "scott"
+            self.bandwidths_[int(cls)] = scott_bandwidth(members) if scott else float(self.bandwidth)
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{"kernel_density": (N,) log KD(x)}``; classes unseen in fit get ``-inf`` density."""

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from ...detectors.kd import scott_bandwidth
 from ..base import LossTerm
 from .context import AttackContext, require_context
 
@@ -30,8 +31,7 @@ class KDETerm(LossTerm):
         for cls in labels.unique().tolist():
             z = context.reference.penultimate[labels == cls].double()
             self.references[cls] = z
-            spread = float(z.var(0).mean().sqrt()) if len(z) > 1 else 1.0
-            self.bandwidths[cls] = (spread or 1.0) * len(z) ** (-1.0 / (z.shape[1] + 4))
+            self.bandwidths[cls] = scott_bandwidth(z.numpy())
 
     @classmethod
     def from_context(cls, context, *, lam: float = 1.0, **_):
