@@ -40,6 +40,10 @@ def test_bad_epochs(capsys):
     assert "epochs must be >= 1, got 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["models", "detectors", "attacks"])
+@pytest.mark.parametrize("kind", ["models", "detectors", "attacks", "experiments"])
 def test_list_other_kinds(kind, capsys):
+    from hfcbench.cli import _registry
+
     assert main(["list", kind]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in _registry(kind).names()) and "cannot load" not in out

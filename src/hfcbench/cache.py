@@ -4,7 +4,10 @@ A key hashes every parameter that changes the cached object (dataset fingerprint
 hyper-parameters, seed, hfcbench version), so a changed parameter can never return a stale
 object. Writes go to a temporary file that is renamed into place, so a run killed mid-write
 leaves no half file. Objects are dicts of tensors and plain values, read back with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``; fitted detectors (arbitrary estimator objects, as scikit-learn
+persists them) are pickled instead (``pickled=True``): the cache folder is the user's own, so
+never point ``--cache-dir`` at files you did not write. An object that cannot be pickled (a
+plugin holding a lambda, say) is simply not cached, with a warning.
 
 The root is, in order: the ``root`` argument (``--cache-dir``), ``$HFCBENCH_CACHE``, then
 ``~/.cache/hfcbench``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 import warnings
 from pathlib import Path
@@ -55,28 +59,39 @@ class Cache:
         self.root = Path(root or os.environ.get(CACHE_ENV) or "~/.cache/hfcbench").expanduser()
         self.enabled = enabled
 
-    def path(self, kind: str, key: str) -> Path:
-        return self.root / kind / f"{key}.pt"
+    def path(self, kind: str, key: str, *, pickled: bool = False) -> Path:
+        return self.root / kind / f"{key}.{'pkl' if pickled else 'pt'}"
 
-    def load(self, kind: str, key: str) -> Any | None:
+    def load(self, kind: str, key: str, *, pickled: bool = False) -> Any | None:
         """The cached object, or None when absent, disabled or unreadable (then it is removed)."""
-        path = self.path(kind, key)
+        path = self.path(kind, key, pickled=pickled)
         if not self.enabled or not path.exists():
             return None
         try:
+            if pickled:
+                with open(path, "rb") as handle:
+                    return pickle.load(handle)
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a corrupt cache entry is a miss, never a crash
             warnings.warn(f"ignoring unreadable cache entry {path} ({exc}); it will be recomputed")
             path.unlink(missing_ok=True)
             return None
 
-    def save(self, kind: str, key: str, obj: Any) -> Path:
-        return atomic_write_bytes(self.path(kind, key), lambda handle: torch.save(obj, handle))
+    def save(self, kind: str, key: str, obj: Any, *, pickled: bool = False) -> Path | None:
+        """Write ``obj``; returns the path, or None when ``obj`` cannot be pickled (warned)."""
+        if not pickled:
+            return atomic_write_bytes(self.path(kind, key), lambda handle: torch.save(obj, handle))
+        try:
+            payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            warnings.warn(f"{type(obj).__name__} cannot be pickled ({exc}); it is not cached and will be recomputed")
+            return None
+        return atomic_write_bytes(self.path(kind, key, pickled=True), lambda handle: handle.write(payload))
 
-    def get_or_compute(self, kind: str, key: str, compute: Callable[[], Any]) -> Any:
-        cached = self.load(kind, key)
+    def get_or_compute(self, kind: str, key: str, compute: Callable[[], Any], *, pickled: bool = False) -> Any:
+        cached = self.load(kind, key, pickled=pickled)
         if cached is not None:
             return cached
         value = compute()
-        self.save(kind, key, value)
+        self.save(kind, key, value, pickled=pickled)
         return value

@@ -8,7 +8,7 @@ import sys
 from . import __version__
 from .errors import HfcbenchError
 
-KINDS = ("datasets", "models", "detectors", "attacks")
+KINDS = ("datasets", "models", "detectors", "attacks", "experiments")
 
 
 def _registry(kind: str):
@@ -18,6 +18,8 @@ def _registry(kind: str):
         from .models import MODELS as registry
     elif kind == "detectors":
         from .detectors import DETECTORS as registry
+    elif kind == "experiments":
+        from .experiments import EXPERIMENTS as registry
     else:
         from .attacks import ATTACKS as registry
     return registry
@@ -84,6 +86,11 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _budget(text: str) -> float | str:
+    """``"auto"`` or a number/fraction (``--eps``)."""
+    return "auto" if text.strip().lower() == "auto" else _fraction(text)
+
+
 def _fraction(text: str) -> float:
     """``"1/256"`` or ``"0.0039"`` -> float."""
     try:
@@ -115,9 +122,12 @@ def _run_config(args):
         unknown = sorted(set(values) - set(RUN_KEYS))
         if unknown:
             raise HfcbenchError(f"--config {args.config}: unknown keys {unknown}; allowed: {', '.join(RUN_KEYS)}")
-        for key in ("eps", "alpha"):
+        for key, parse in (("eps", _budget), ("alpha", _fraction)):
             if isinstance(values.get(key), str):
-                values[key] = _fraction(values[key])
+                try:
+                    values[key] = parse(values[key])
+                except argparse.ArgumentTypeError as exc:
+                    raise HfcbenchError(f"--config {args.config}: {key}: {exc}") from None
     for key in RUN_KEYS:  # flags given on the command line win over the file
         value = getattr(args, key)
         if value is not None:
@@ -134,6 +144,10 @@ def _cmd_run(args) -> int:
 
     for plugin in args.plugin:
         register_plugin(plugin)
+    if args.plots:
+        from .benchmark.plots import pyplot
+
+        pyplot()  # fail before any work when the plots extra is missing
     runner = Runner(_run_config(args))
     out = Path(runner.config.out)
     records = list(runner.run(out / "results.jsonl"))
@@ -142,6 +156,47 @@ def _cmd_run(args) -> int:
         atomic_write_bytes(out / name, lambda handle, t=text: handle.write(t.encode()))
     print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {out / 'leaderboard.md'}, "
           f"{out / 'leaderboard.csv'}")
+    if args.plots:
+        from .benchmark.plots import write_run_plots
+
+        written = write_run_plots(runner, out / "plots")
+        print(f"plots: {len(written)} PNG files in {out / 'plots'}")
+    return 0
+
+
+def _cmd_experiment(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .experiments import EXPERIMENTS, run_all
+
+    for plugin in args.plugin:
+        register_plugin(plugin)
+    config = _run_config(args)
+    if args.out is None:
+        config = replace(config, out=str(Path("hfcbench-experiments") / config.dataset))
+    names = None if args.name == "all" else [EXPERIMENTS.select(args.name)[0]]
+    out, failed = Path(config.out), 0
+    for name, result in run_all(config, out, names):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"{name}: skipped: {result}", file=sys.stderr)
+        else:
+            print(result.markdown())
+            print(f"{name}: wrote {out / (name + '.md')}, {out / (name + '.jsonl')}"
+                  + (f" and {len(result.figures)} figures" if result.figures else ""))
+    if names and failed:
+        return 2
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .experiments.include import fill_template
+
+    text = fill_template(Path(args.template), Path(args.output))
+    print(f"wrote {args.output} ({len(text.splitlines())} lines)")
     return 0
 
 
@@ -177,6 +232,32 @@ def _cmd_check(args) -> int:
     return 0 if passed else 1
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``experiment`` share (the keys of ``RunConfig``)."""
+    p.add_argument("--dataset")
+    p.add_argument("--model")
+    p.add_argument("--detectors", help="'all', a comma list or globs (default all)")
+    p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, b+hfc, or all "
+                                     "(default hfc,closest)")
+    p.add_argument("--fit-attacks", dest="fit_attacks", help="base attacks the detectors are fitted on "
+                                                             "(default bim,pgd,mim,tim,cw)")
+    p.add_argument("--profile", choices=("smoke", "quick", "paper"), help="default quick")
+    p.add_argument("--eps", type=_budget, help="L-inf budget, e.g. 1/256, or auto: the smallest budget on "
+                                              "0.5,1,2,4,8,16 /256 where targeted BIM fools >= 95%% of the pool")
+    p.add_argument("--alpha", type=_fraction, help="step size, e.g. 0.02/256")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--epochs", type=int, help="classifier training epochs")
+    p.add_argument("--limit", type=int, help="cap the test pool (stratified)")
+    p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--out", help="output folder (default hfcbench-results)")
+    p.add_argument("--config", help="a TOML file with the same keys as the flags")
+    _add_common(p)
+    for action in p._actions:  # unset flags stay None so the config file and profile can fill them
+        if action.dest in ("seed", "device"):
+            action.default = None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.training import TrainConfig
 
@@ -191,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or load the cached) classifier for a dataset")
     p.add_argument("--dataset", default="pneumoniamnist")
-    p.add_argument("--model", help="architecture (default: resnet20 for 2-D, resnet8 for 3-D)")
+    p.add_argument("--model", help="architecture (default: resnet20 for 2-D, resnet8_3d for 3-D)")
     defaults = TrainConfig()
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -200,28 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("run", help="attack, fit and score every detector; print leaderboards")
-    p.add_argument("--dataset")
-    p.add_argument("--model")
-    p.add_argument("--detectors", help="'all', a comma list or globs (default all)")
-    p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, b+hfc, or all "
-                                     "(default hfc,closest)")
-    p.add_argument("--fit-attacks", dest="fit_attacks", help="base attacks the detectors are fitted on "
-                                                             "(default bim,pgd,mim,tim,cw)")
-    p.add_argument("--profile", choices=("smoke", "quick", "paper"), help="default quick")
-    p.add_argument("--eps", type=_fraction, help="L-inf budget, e.g. 1/256")
-    p.add_argument("--alpha", type=_fraction, help="step size, e.g. 0.02/256")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--epochs", type=int, help="classifier training epochs")
-    p.add_argument("--limit", type=int, help="cap the test pool (stratified)")
-    p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--out", help="output folder (default hfcbench-results)")
-    p.add_argument("--config", help="a TOML file with the same keys as the flags")
-    _add_common(p)
-    for action in p._actions:  # unset flags stay None so the config file and profile can fill them
-        if action.dest in ("seed", "device"):
-            action.default = None
+    _add_run_options(p)
+    p.add_argument("--plots", action="store_true", help="write ROC, per-layer AUC and t-SNE PNGs to OUT/plots "
+                                                        "(needs the plots extra)")
     p.set_defaults(func=_cmd_run)
+
+    from .experiments import EXPERIMENTS
+
+    p = sub.add_parser("experiment", help="reproduce a table or figure of the paper (Markdown + JSONL + PNG)")
+    p.add_argument("name", help=f"all, or one of: {', '.join(EXPERIMENTS.names())}")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_experiment)
+
+    p = sub.add_parser("report", help="fill a Markdown template's include lines with experiment reports")
+    p.add_argument("template", help="Markdown with lines '<!-- include: PATH -->' (PATH relative to the template)")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("leaderboard", help="rebuild the tables from result files")
     p.add_argument("files", nargs="+")

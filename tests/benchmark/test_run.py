@@ -58,10 +58,13 @@ def test_run_writes_records_and_tables(smoke_run, capsys):
 def test_rerun_recomputes_nothing_and_gives_the_same_numbers(smoke_run):
     root, args = smoke_run
     before = metrics_by_key(root / "out" / "results.jsonl")
-    aes = sorted((root / "cache" / "aes").iterdir())
-    stamps = [p.stat().st_mtime_ns for p in aes]
+    cached = sorted([*(root / "cache" / "aes").iterdir(), *(root / "cache" / "detectors").iterdir()])
+    assert sum(p.suffix == ".pkl" for p in cached) == 3 * 2  # 3 detectors x 2 fit attacks, fitted once each
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    (root / "out" / "results.jsonl").unlink()  # records gone: the fitted detectors and AEs come from the cache
     assert main(args) == 0
-    assert [p.stat().st_mtime_ns for p in sorted((root / "cache" / "aes").iterdir())] == stamps
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    assert len(list((root / "cache" / "detectors").iterdir())) == 6
     assert metrics_by_key(root / "out" / "results.jsonl") == before
 
 
@@ -133,3 +136,24 @@ def test_toml_config_and_plugin_detector_in_a_run(smoke_run, tmp_path, data_dir,
     records = read_records([out / "results.jsonl"])
     assert {r["detector"] for r in records} == {"centroid", "maha"}
     assert all(r["metrics"]["auc_before"] is not None for r in records)
+
+
+def test_plots_are_written_as_png(smoke_run, capsys):
+    pytest.importorskip("matplotlib")
+    root, args = smoke_run
+    assert main([*args, "--plots"]) == 0
+    plots = root / "out" / "plots"
+    names = sorted(p.name for p in plots.iterdir())
+    assert "roc_bim_bim-hfc.png" in names and "roc_bim_closest.png" in names
+    assert "layers_bim_bim-hfc.png" in names  # maha and lid have one characteristic per layer
+    assert "tsne_bim_bim-hfc.png" in names and "tsne_bim_closest.png" not in names
+    for path in plots.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plots: {len(names)} PNG files" in capsys.readouterr().out
+
+
+def test_plots_without_matplotlib_fail_before_any_work(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["run", "--profile", "smoke", "--plots", "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert 'pip install "hfcbench[plots]"' in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

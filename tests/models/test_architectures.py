@@ -12,6 +12,7 @@ CASES = [
     ("vgg16", (1, 28, 28), 13),     # 13 convolutional ReLUs
     ("resnet18_3d", (1, 16, 16, 16), 9),
     ("resnet8", (1, 12, 12, 12), 4),
+    ("resnet8_3d", (1, 12, 12, 12), 4),
 ]
 
 
@@ -46,3 +47,9 @@ def test_resnet18_3d_refuses_images():
 
 def test_model_names_listed():
     assert {"resnet8", "resnet20", "resnet18", "resnet50", "vgg16", "resnet18_3d"} <= set(MODELS.names())
+
+
+def test_resnet8_3d_halves_each_axis_in_the_stem():
+    model = build_model("resnet8_3d", (1, 28, 28, 28), 2, [0.5], [0.25])
+    stem = model.stem(torch.zeros(1, 1, 28, 28, 28))
+    assert stem.shape == (1, 16, 14, 14, 14)  # 8x fewer voxels than resnet8's stem output

@@ -25,9 +25,16 @@ class BIM(Attack):
         """The step direction from the gradient, and the state carried to the next step."""
         return grad.sign(), state
 
-    def perturb(self, x, target, generator):
+    def iterates(self, x, target, generator):
+        """Yield ``x*_1, ..., x*_T`` (callers inspecting the path, e.g. the gradient-consistency
+        experiment, run it inside :func:`~hfcbench.models.features.eval_mode`)."""
         x_adv, state = self.start(x, generator), None
         for _ in range(self.steps):
             step, state = self.direction(self.gradient(x_adv, target), state)
             x_adv = self.project(x_adv - self.alpha * step, x)
+            yield x_adv
+
+    def perturb(self, x, target, generator):
+        for x_adv in self.iterates(x, target, generator):
+            pass
         return x_adv

@@ -16,12 +16,12 @@ import numpy as np
 from tabulate import tabulate
 
 
-def _pct(value) -> str:
+def pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
 def _arrow(metrics: dict, name: str) -> str:
-    return f"{_pct(metrics.get(f'{name}_before'))} -> {_pct(metrics.get(f'{name}_after'))}"
+    return f"{pct(metrics.get(f'{name}_before'))} -> {pct(metrics.get(f'{name}_after'))}"
 
 
 def tables(records: list[dict]) -> list[tuple[str, list[str], list[list]]]:
@@ -58,7 +58,7 @@ def tables(records: list[dict]) -> list[tuple[str, list[str], list[list]]]:
             worst.append((det, min(after) if after else None))
         worst.sort(key=lambda item: -1 if item[1] is None else item[1], reverse=True)
         out.append((f"{dataset} / {model}: detectors by worst-case AUC after the adaptive attacks",
-                    ["rank", "detector", "worst AUC"], [[i + 1, d, _pct(v)] for i, (d, v) in enumerate(worst)]))
+                    ["rank", "detector", "worst AUC"], [[i + 1, d, pct(v)] for i, (d, v) in enumerate(worst)]))
 
         drops = []
         for attack in attacks:
@@ -67,7 +67,7 @@ def tables(records: list[dict]) -> list[tuple[str, list[str], list[list]]]:
             drops.append((attack, float(np.mean(values)) if values else None))
         drops.sort(key=lambda item: -1 if item[1] is None else item[1], reverse=True)
         out.append((f"{dataset} / {model}: attacks by mean AUC drop over detectors",
-                    ["rank", "attack", "mean AUC drop"], [[i + 1, a, _pct(v)] for i, (a, v) in enumerate(drops)]))
+                    ["rank", "attack", "mean AUC drop"], [[i + 1, a, pct(v)] for i, (a, v) in enumerate(drops)]))
     return out
 
 

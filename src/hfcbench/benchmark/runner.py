@@ -28,7 +28,7 @@ from ..attacks import ATTACKS, BASE_ATTACKS, build_attack, is_base
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, content_key
-from ..datasets import load_dataset
+from ..datasets import ImageDataset, load_dataset
 from ..detectors import DETECTORS
 from ..device import resolve_device
 from ..errors import HfcbenchError, InvalidParameterError
@@ -36,18 +36,26 @@ from ..gmm import GaussianMixture
 from ..models import DEFAULT_MODEL, FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_or_train
+from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .metrics import auc, success_rate, tpr_at_tnr
+from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
 
 PROFILES = {
     # a tiny run for tests: seconds of training, few samples, few steps
-    "smoke": dict(model="resnet8", epochs=2, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2),
-    # the CPU default
-    "quick": dict(model=None, epochs=15, limit=None, eps=8 / 256, alpha=1 / 256, steps=16, gmm_components=16),
+    "smoke": dict(model=None, epochs=None, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2),
+    # the CPU default: the budget found by --eps auto, 16 steps of alpha = 2 eps / 16
+    "quick": dict(model=None, epochs=15, limit=None, eps="auto", alpha=None, steps=16,
+                  gmm_components=16),
     # the paper's hyper-parameters (Sec. V-A): eps 1/256, alpha 0.02/256, T = 2 eps / alpha
-    "paper": dict(model=None, epochs=15, limit=None, eps=1 / 256, alpha=0.02 / 256, steps=100, gmm_components=16),
+    "paper": dict(model=None, epochs=15, limit=None, eps=1 / 256, alpha=0.02 / 256, steps=None,
+                  gmm_components=16),
 }
+# the smoke profile's (architecture, epochs) by the data's spatial dims: 2 epochs leave a 3-D model
+# predicting one class only
+SMOKE_BY_DIMS = {2: ("resnet8", 2), 3: ("resnet8_3d", 4)}
+BUDGET_SEARCH_POOL = 512  # --eps auto attacks at most this many pool images
 TABLE2_ATTACKS = ("random", "closest", "kde", "lid")
 
 
@@ -61,7 +69,7 @@ class RunConfig:
     attacks: str = "hfc,closest"
     fit_attacks: str = "bim,pgd,mim,tim,cw"
     profile: str = "quick"
-    eps: float | None = None
+    eps: float | str | None = None
     alpha: float | None = None
     steps: int | None = None
     epochs: int | None = None
@@ -78,15 +86,30 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
 
     def resolved(self) -> "RunConfig":
-        """Profile defaults filled in for every parameter left unset."""
+        """Profile defaults filled in for every parameter left unset; with ``eps="auto"`` the
+        budget stays open until :meth:`with_budget` is given the searched value."""
         if self.profile not in PROFILES:
             raise InvalidParameterError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         filled = {k: v for k, v in PROFILES[self.profile].items() if getattr(self, k) is None}
         config = replace(self, **filled)
-        if not 0 < config.eps <= 1 or not 0 < config.alpha <= 1 or config.steps < 1:
-            raise InvalidParameterError(f"need 0 < eps <= 1, 0 < alpha <= 1, steps >= 1; got eps={config.eps}, "
-                                        f"alpha={config.alpha}, steps={config.steps}")
-        return config
+        if config.eps == "auto":
+            if config.steps is None:
+                raise InvalidParameterError("--eps auto needs --steps (alpha is then 2 eps / steps)")
+            return config
+        return config.with_budget(config.eps)
+
+    def with_budget(self, eps) -> "RunConfig":
+        """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``
+        (the paper's ``T = 2 eps / alpha``)."""
+        if isinstance(eps, str) or not 0 < eps <= 1:
+            raise InvalidParameterError(f"--eps must be 'auto' or in (0, 1] (e.g. 1/256), got {eps!r}")
+        if self.alpha is None and self.steps is None:
+            raise InvalidParameterError("give --alpha or --steps (the other follows from T = 2 eps / alpha)")
+        alpha = 2 * eps / self.steps if self.alpha is None else self.alpha
+        steps = max(1, round(2 * eps / alpha)) if self.steps is None else self.steps
+        if not 0 < alpha <= 1 or steps < 1:
+            raise InvalidParameterError(f"need 0 < alpha <= 1 and steps >= 1; got alpha={alpha}, steps={steps}")
+        return replace(self, eps=float(eps), alpha=float(alpha), steps=int(steps))
 
 
 def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
@@ -117,7 +140,8 @@ def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
 class Runner:
     """Holds the loaded data, model and caches of one run; :meth:`run` yields records."""
 
-    def __init__(self, config: RunConfig):
+    def __init__(self, config: RunConfig, *, dataset: ImageDataset | None = None):
+        """``dataset`` replaces loading ``config.dataset`` (a derived set, e.g. a downsampled one)."""
         self.config = config.resolved()
         c = self.config
         self.cache = Cache(c.cache_dir, enabled=not c.no_cache)
@@ -129,15 +153,35 @@ class Runner:
                 raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
                                             f"{name!r} is not one")
         self.pairs = attack_pairs(c.attacks, fit)
-        self.dataset = load_dataset(c.dataset, c.data_dir, quiet=c.quiet)
+        self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet)
+        if c.profile == "smoke":
+            model, epochs = SMOKE_BY_DIMS[self.dataset.spatial_dims]
+            self.config = c = replace(c, model=c.model or model, epochs=c.epochs or epochs)
         self.arch = c.model or DEFAULT_MODEL[self.dataset.spatial_dims]
         self.trained = load_or_train(self.dataset, self.arch, TrainConfig(epochs=c.epochs, seed=c.seed),
                                      cache=self.cache, device=self.device, quiet=c.quiet)
         self.model = self.trained.model
         self.extractor = FeatureExtractor(self.model)
         self.split = protocol_split(self.model, self.dataset.test, seed=c.seed, limit=c.limit)
+        self.budget_search: BudgetSearch | None = None
+        if c.eps == "auto":
+            self.budget_search = self._search_budget()
+            self.config = c = c.with_budget(self.budget_search.eps)
+            if not c.quiet:
+                print(self.budget_search.describe())
         self._context: AttackContext | None = None
         self._hfc_mixtures: dict | None = None
+        self._detectors: dict = {}
+
+    def _search_budget(self) -> BudgetSearch:
+        c, test = self.config, self.dataset.test
+        pool = np.sort(np.concatenate([self.split.adv_train, self.split.adv_test]))
+        sample = pool_sample(pool, test.labels.numpy(), BUDGET_SEARCH_POOL, c.seed)
+        key = self._key(kind="budget", index=sample.tolist(), steps=c.steps, seed=c.seed, grid=EPS_GRID)
+        state = self.cache.get_or_compute("budgets", key, lambda: as_state(search_budget(
+            self.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
+            batch_size=c.batch_size, progress=not c.quiet)))
+        return from_state(state)
 
     # -- cached pieces ---------------------------------------------------------------------------
     def _key(self, **parts) -> str:
@@ -180,29 +224,69 @@ class Runner:
         images, labels, index = self.pool(pool)
         return self.features(images, labels, part=pool, index=index.tolist())
 
+    def _aes_key(self, spec: str, pool: str) -> str:
+        c = self.config
+        return self._key(kind="aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
+                         alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components if "hfc" in spec else None)
+
     def adversarial(self, spec: str, pool: str) -> tuple[Features, np.ndarray, float]:
         """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds."""
-        c = self.config
-        images, labels, index = self.pool(pool)
-        key = self._key(kind="aes", spec=spec, pool=pool, index=index.tolist(), eps=c.eps, alpha=c.alpha,
-                        steps=c.steps, seed=c.seed, m=c.gmm_components if "hfc" in spec else None)
+        images, labels, _ = self.pool(pool)
 
         def compute():
             start = time.perf_counter()
-            attack = self._build(spec)
-            advs, targets, successes = [], [], []
-            batches = range(0, len(images), c.batch_size)
-            for first in tqdm(batches, desc=f"{spec} on {pool}", disable=c.quiet, leave=False):
-                result = attack(images[first:first + c.batch_size], labels[first:first + c.batch_size])
-                advs.append(result.adv), targets.append(result.target), successes.append(result.success)
-            feats = self.extractor.extract(torch.cat(advs), torch.cat(targets))
-            return {"features": feats.to_state(), "success": torch.cat(successes),
-                    "seconds": time.perf_counter() - start}
+            adv, target, success = self.craft(self.build(spec), images, labels, desc=f"{spec} on {pool}")
+            feats = self.extractor.extract(adv, target)
+            return {"features": feats.to_state(), "success": success, "seconds": time.perf_counter() - start}
 
-        state = self.cache.get_or_compute("aes", key, compute)
+        state = self.cache.get_or_compute("aes", self._aes_key(spec, pool), compute)
         return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
 
-    def _build(self, spec: str):
+    def successful(self, spec: str, pool: str) -> Features:
+        """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier."""
+        feats, success, _ = self.adversarial(spec, pool)
+        return feats.subset(np.flatnonzero(success))
+
+    def fitted_detector(self, name: str, fit_attack: str):
+        """Detector ``name`` fitted on AdvTrain clean vs successful ``fit_attack`` AEs (cached).
+
+        Raises :class:`HfcbenchError` when the detector cannot be fitted on these features.
+        """
+        cls = DETECTORS.get(name)
+        key = self._key(kind="detector", detector=name, cls=f"{cls.__module__}.{cls.__qualname__}",
+                        clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
+        if key not in self._detectors:
+            self._detectors[key] = self.cache.get_or_compute(
+                "detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
+                                                    self.successful(fit_attack, "advtrain")), pickled=True)
+        return self._detectors[key]
+
+    def detector_scores(self, name: str, fit_attack: str, attack: str) -> dict[str, np.ndarray]:
+        """``{"clean", "before", "after"}`` -> (N,) scores on AdvTest: clean inputs, successful AEs of
+        ``fit_attack`` and of ``attack``; higher = more adversarial."""
+        detector = self.fitted_detector(name, fit_attack)
+        parts = {"clean": self.clean_features("advtest"), "before": self.successful(fit_attack, "advtest"),
+                 "after": self.successful(attack, "advtest")}
+        return {tag: detector.score(feats) if len(feats) else np.empty(0) for tag, feats in parts.items()}
+
+    def layer_aucs(self, name: str, fit_attack: str, attack: str) -> dict[str, dict[str, float | None]]:
+        """``{"before"|"after": {characteristic: AUC}}``: each layer's characteristic alone (Fig. 6)."""
+        return layer_aucs(self.fitted_detector(name, fit_attack), self.clean_features("advtrain"),
+                          self.successful(fit_attack, "advtrain"), self.clean_features("advtest"),
+                          {"before": self.successful(fit_attack, "advtest"),
+                           "after": self.successful(attack, "advtest")})
+
+    def craft(self, attack, images: torch.Tensor, labels: torch.Tensor, *, desc: str = "attack"):
+        """``attack`` on ``images`` in batches: (adversarial images, targets, success on the attacked model)."""
+        advs, targets, successes = [], [], []
+        batches = range(0, len(images), self.config.batch_size)
+        for first in tqdm(batches, desc=desc, disable=self.config.quiet, leave=False):
+            result = attack(images[first:first + self.config.batch_size], labels[first:first + self.config.batch_size])
+            advs.append(result.adv), targets.append(result.target), successes.append(result.success)
+        return torch.cat(advs), torch.cat(targets), torch.cat(successes)
+
+    def build(self, spec: str):
+        """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures."""
         c = self.config
         budget = dict(eps=c.eps, alpha=c.alpha, steps=1 if spec == "fgsm" else c.steps, seed=c.seed)
         parts = spec.split("+")
@@ -216,17 +300,16 @@ class Runner:
         """Append every missing record to ``results_path`` and yield all records of this run."""
         c = self.config
         done = {record_key(r): r for r in read_records([results_path])} if results_path.exists() else {}
-        clean_train, clean_test = self.clean_features("advtrain"), self.clean_features("advtest")
         params = {k: v for k, v in asdict(c).items() if k not in ("quiet", "no_cache", "out", "plugins")}
         params.update(arch=self.arch, pool_size=self.split.pool_size, misclassified=self.split.misclassified,
                       adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
-                      test_accuracy=self.trained.test_accuracy)
+                      test_accuracy=self.trained.test_accuracy,
+                      eps_search=None if self.budget_search is None else as_state(self.budget_search))
         versions = {"hfcbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
                     "python": platform.python_version()}
         for fit_attack, attack in self.pairs:
-            fit_adv, fit_success, _ = self.adversarial(fit_attack, "advtrain")
-            before, before_success, before_seconds = self.adversarial(fit_attack, "advtest")
-            after, after_success, after_seconds = self.adversarial(attack, "advtest")
+            _, before_success, before_seconds = self.adversarial(fit_attack, "advtest")
+            _, after_success, after_seconds = self.adversarial(attack, "advtest")
             for name in self.detector_names:
                 base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
                             detector=name)
@@ -235,9 +318,7 @@ class Runner:
                     yield existing
                     continue
                 start = time.perf_counter()
-                metrics = self._score(name, clean_train, fit_adv.subset(np.flatnonzero(fit_success)), clean_test,
-                                      before.subset(np.flatnonzero(before_success)),
-                                      after.subset(np.flatnonzero(after_success)))
+                metrics = self._metrics(name, fit_attack, attack)
                 metrics.update(adv_acc_before=success_rate(before_success), adv_acc_after=success_rate(after_success))
                 record = {**base, "metrics": metrics, "params": params, "versions": versions,
                           "device": str(self.device),
@@ -246,18 +327,15 @@ class Runner:
                 append_record(results_path, record)
                 yield record
 
-    def _score(self, name, clean_train, fit_adv, clean_test, before, after) -> dict:
-        out = {"n_clean": len(clean_test), "n_adv_before": len(before), "n_adv_after": len(after)}
+    def _metrics(self, name: str, fit_attack: str, attack: str) -> dict:
         try:
-            detector = DETECTORS.get(name)().fit(clean_train, fit_adv)
+            scores = self.detector_scores(name, fit_attack, attack)
         except HfcbenchError as exc:
-            return {**out, "error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before",
-                                                               "tpr90_after"))}
-        clean_scores = detector.score(clean_test)
-        for tag, feats in (("before", before), ("after", after)):
-            if len(feats):
-                scores = detector.score(feats)
-                out[f"auc_{tag}"], out[f"tpr90_{tag}"] = auc(clean_scores, scores), tpr_at_tnr(clean_scores, scores)
-            else:
-                out[f"auc_{tag}"] = out[f"tpr90_{tag}"] = None
+            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}
+        out = {"n_clean": len(scores["clean"]), "n_adv_before": len(scores["before"]),
+               "n_adv_after": len(scores["after"])}
+        for tag in ("before", "after"):
+            adv = scores[tag]
+            out[f"auc_{tag}"] = auc(scores["clean"], adv) if len(adv) else None
+            out[f"tpr90_{tag}"] = tpr_at_tnr(scores["clean"], adv) if len(adv) else None
         return out

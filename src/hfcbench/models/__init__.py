@@ -18,10 +18,11 @@ MODELS: Registry = Registry("models", {
     "resnet18": "hfcbench.models.resnet:resnet18",
     "resnet50": "hfcbench.models.resnet:resnet50",
     "resnet18_3d": "hfcbench.models.resnet:resnet18_3d",
+    "resnet8_3d": "hfcbench.models.resnet:resnet8_3d",
     "vgg16": "hfcbench.models.vgg:vgg16",
 })
 
-DEFAULT_MODEL = {2: "resnet20", 3: "resnet8"}
+DEFAULT_MODEL = {2: "resnet20", 3: "resnet8_3d"}
 
 
 def build_model(arch: str, image_shape: tuple[int, ...], num_classes: int, mean, std):

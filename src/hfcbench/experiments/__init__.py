@@ -1,0 +1,55 @@
+"""``hfcbench experiment NAME``: the paper's tables and figures reproduced on real data.
+
+Each experiment is a function ``(config: RunConfig, out: Path) -> Report`` registered by name;
+:func:`run_experiment` runs one and writes ``NAME.md``, ``NAME.jsonl`` and ``figures/*.png``
+into ``out``. Every intermediate goes through the content-keyed cache, so ``all`` killed midway
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..benchmark.runner import RunConfig
+from ..errors import HfcbenchError
+from ..registry import Registry
+from .report import Report
+
+EXPERIMENTS: Registry = Registry("experiments", {
+    "table1": "hfcbench.experiments.tables:table1",
+    "table2": "hfcbench.experiments.tables:table2",
+    "gmm-sweep": "hfcbench.experiments.sweeps:gmm_sweep",
+    "eps-sweep": "hfcbench.experiments.sweeps:eps_sweep",
+    "layers": "hfcbench.experiments.features:layers",
+    "stress": "hfcbench.experiments.stress:stress",
+    "gradient-consistency": "hfcbench.experiments.gradients:gradient_consistency",
+    "tsne": "hfcbench.experiments.features:tsne",
+    "natural-vs-medical": "hfcbench.experiments.natural:natural_vs_medical",
+    "semi-white-box": "hfcbench.experiments.transfer:semi_white_box",
+    "ood-lesions": "hfcbench.experiments.ood:ood_lesions",
+    "3d-vs-2d": "hfcbench.experiments.dims:dims",
+})
+
+
+PAPER_ORDER = ("table1", "table2", "gmm-sweep", "eps-sweep", "layers", "tsne", "stress", "gradient-consistency",
+               "semi-white-box", "natural-vs-medical", "ood-lesions", "3d-vs-2d")
+
+
+def run_experiment(name: str, config: RunConfig, out: Path) -> Report:
+    """Run experiment ``name`` and write its report into ``out``."""
+    report = EXPERIMENTS.get(name)(config, Path(out))
+    report.write(out)
+    return report
+
+
+def run_all(config: RunConfig, out: Path, names: list[str] | None = None):
+    """Every experiment in turn (``names`` or all); yields ``(name, Report or the error)``: an
+    experiment that does not apply to the dataset (2-D lesions on volumes) is reported, not fatal."""
+    for name in names or [*PAPER_ORDER, *sorted(set(EXPERIMENTS.names()) - set(PAPER_ORDER))]:
+        try:
+            yield name, run_experiment(name, config, out)
+        except HfcbenchError as exc:
+            yield name, exc
+
+
+__all__ = ["EXPERIMENTS", "Report", "run_all", "run_experiment"]

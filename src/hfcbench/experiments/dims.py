@@ -1,0 +1,60 @@
+"""``3d-vs-2d`` (paper Sec. V-G, Fig. 9): are 3-D volumes easier to attack than 2-D images?
+
+Targeted BIM success over tiny budgets on a 3-D set, on a 2-D set, and on the 3-D set average-
+pooled 2x per axis (8x fewer input dimensions; a classifier is trained on the pooled volumes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..benchmark.budget import pool_sample, search_budget
+from ..benchmark.plots import line_plot
+from ..benchmark.runner import RunConfig, Runner
+from ..datasets import load_dataset
+from ..datasets.downsample import downsample
+from .common import command, figure, pool_note
+from .report import Report, Table, pct
+
+DIMS_BUDGETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4)  # /256
+DIMS_POOL = 256
+VOLUMES, IMAGES = "adrenalmnist3d", "pneumoniamnist"
+
+
+def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> dict:
+    """``{eps/256: targeted BIM success}`` on up to :data:`DIMS_POOL` correctly classified images."""
+    test, c = run.dataset.test, run.config
+    pool = np.sort(np.concatenate([run.split.adv_train, run.split.adv_test]))
+    sample = pool_sample(pool, test.labels.numpy(), DIMS_POOL, c.seed)
+    return search_budget(run.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
+                         grid=budgets, target=float("inf"), batch_size=c.batch_size, progress=not c.quiet).rates
+
+
+def dims(config: RunConfig, out: Path) -> Report:
+    """Fig. 9: BIM success over budgets, 3-D volumes against 2-D images and pooled volumes."""
+    is_3d = load_dataset(config.dataset, config.data_dir, quiet=True).spatial_dims == 3
+    volumes = load_dataset(config.dataset if is_3d else VOLUMES, config.data_dir, quiet=True)
+    image_set = IMAGES if is_3d else config.dataset
+    runs = {}
+    for dataset in (volumes, downsample(volumes, 2)):  # model None: the profile's default for the dims
+        runs[dataset.name] = Runner(replace(config, dataset=dataset.name, model=config.model if is_3d else None,
+                                            eps=1 / 256), dataset=dataset)
+    runs[image_set] = Runner(replace(config, dataset=image_set, model=None if is_3d else config.model, eps=1 / 256))
+    rates = {name: success_over_budgets(run) for name, run in runs.items()}
+    rows = [[f"{b:g}/256", *[pct(rates[name][b]) for name in runs]] for b in DIMS_BUDGETS]
+    dims_of = {name: int(np.prod(run.dataset.image_shape)) for name, run in runs.items()}
+    name = f"3d-vs-2d-{volumes.name}.png"
+    line_plot(figure(out, name), "targeted BIM success over budgets", list(DIMS_BUDGETS),
+              {f"{k} ({dims_of[k]} dims)": [100 * v for v in r.values()] for k, r in rates.items()},
+              xlabel="eps (/256)", ylabel="Adv. Acc (%)")
+    notes = [pool_note(run) for run in runs.values()]
+    notes.append(f"BIM with {runs[image_set].config.steps} steps of alpha = 2 eps / steps on up to {DIMS_POOL} correctly "
+                 "classified test images per set")
+    return Report("3d-vs-2d", f"Fig. 9: BIM success, {volumes.name} (3-D) against {image_set} (2-D)",
+                  command("3d-vs-2d", config), notes,
+                  [Table("Adv. Acc (%) of targeted BIM", ["eps", *[f"{k} ({dims_of[k]} dims)" for k in runs]], rows)],
+                  [name], [{"dataset": k, "input_dims": dims_of[k], "success": {str(b): v for b, v in r.items()}}
+                           for k, r in rates.items()])

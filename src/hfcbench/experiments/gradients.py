@@ -1,0 +1,87 @@
+"""``gradient-consistency``: attacks push penultimate features in one direction (Sec. III-A,
+Figs. 2 and 3).
+
+For each AE the penultimate change ``dz = z(x_adv) - z(x)`` is compared (cosine similarity,
+averaged over inputs) between attacks; along BIM's path each step's change ``z(x_t) - z(x_{t-1})``
+is compared with the other steps'; for binary models ``dz`` is compared with ``w_target -
+w_source`` (the rows of the last layer's weight), which Theorem 1 says it follows. A random
+direction gives the chance level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..attacks import BASE_ATTACKS, build_attack
+from ..attacks.base import choose_targets
+from ..benchmark.budget import pool_sample
+from ..benchmark.runner import RunConfig
+from ..models.features import eval_mode
+from .common import budget_note, command, pool_note, runner
+from .report import Report, Table
+
+CONSISTENCY_POOL = 128
+
+
+def _mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(F.cosine_similarity(a, b, dim=1).mean())
+
+
+def gradient_consistency(config: RunConfig, out: Path) -> Report:
+    """Figs. 2/3: cosine similarity of penultimate-feature changes across attacks and BIM steps."""
+    run = runner(config)
+    c, test = run.config, run.dataset.test
+    sample = pool_sample(run.split.adv_test, test.labels.numpy(), CONSISTENCY_POOL, c.seed)
+    images, labels = test.images[sample], test.labels[sample]
+
+    def penultimate(x):
+        return run.extractor.extract(x, progress=False).penultimate.double()
+
+    z = penultimate(images)
+    changes = {}
+    for name in BASE_ATTACKS:
+        if name == "fgsm":
+            continue
+        adv, _, _ = run.craft(run.build(name), images, labels, desc=name)
+        changes[name] = penultimate(adv) - z
+    names = list(changes)
+    attack_rows = [[a, *[f"{_mean_cosine(changes[a], changes[b]):.3f}" for b in names]] for a in names]
+
+    bim = build_attack("bim", run.model, eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed)
+    with eval_mode(run.model):
+        target = choose_targets(labels, run.dataset.num_classes, seed=c.seed)
+        path = [z] + [penultimate(x_t) for x_t in bim.iterates(images, target, torch.Generator())]
+    steps = [b - a for a, b in zip(path, path[1:])]
+    pairwise = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
+    total = path[-1] - path[0]
+    to_total = [_mean_cosine(step, total) for step in steps]
+    generator = torch.Generator().manual_seed(c.seed)
+    random_direction = torch.randn(total.shape, generator=generator, dtype=total.dtype)
+    chance = _mean_cosine(total, random_direction)
+    step_rows = [["mean over step pairs (s != t)", f"{np.mean(pairwise):.3f}"],
+                 ["step t vs the whole path, first step", f"{to_total[0]:.3f}"],
+                 ["step t vs the whole path, last step", f"{to_total[-1]:.3f}"],
+                 ["whole path vs a random direction (chance)", f"{chance:.3f}"]]
+    tables = [Table("cosine similarity of dz between attacks", ["attack", *names], attack_rows),
+              Table(f"BIM, {c.steps} steps: cosine similarity of per-step changes", ["comparison", "cosine"],
+                    step_rows)]
+    records = [{"dataset": c.dataset, "attack_cosines": {a: {b: _mean_cosine(changes[a], changes[b]) for b in names}
+                                                         for a in names},
+                "step_pairwise_mean": float(np.mean(pairwise)), "step_to_total": to_total, "chance": chance}]
+    notes = [pool_note(run), budget_note(run), f"{len(sample)} AdvTest images; successful or not, every AE counts"]
+    weight = run.extractor.extract(images[:1], progress=False).head_weight  # (K, D) last linear layer
+    if run.dataset.num_classes == 2 and weight is not None:  # Theorem 1: dz follows w_target - w_source
+        direction = (weight[target] - weight[labels]).double()
+        rows = [[a, f"{_mean_cosine(changes[a], direction):.3f}"] for a in names]
+        rows.append(["random direction (chance)", f"{_mean_cosine(random_direction, direction):.3f}"])
+        tables.append(Table("cosine similarity of dz with w_target - w_source", ["attack", "cosine"], rows))
+        records[0]["weight_cosines"] = {a: _mean_cosine(changes[a], direction) for a in names}
+    else:
+        notes.append(f"the w_target - w_source comparison is for binary models; this one has "
+                     f"{run.dataset.num_classes} classes")
+    return Report("gradient-consistency", f"Figs. 2/3 on {c.dataset}: consistency of feature changes",
+                  command("gradient-consistency", config), notes, tables, [], records)

@@ -1,0 +1,58 @@
+"""What an experiment produces: tables, figures, notes and records, written as Markdown + JSONL.
+
+Every number in a report comes from the run that made it; the paper's numbers, where shown,
+come from :mod:`hfcbench.experiments.paper` and are labelled as the paper's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+
+from ..benchmark.leaderboard import pct
+from ..cache import atomic_write_bytes
+
+
+@dataclass
+class Table:
+    caption: str
+    headers: list[str]
+    rows: list[list]
+
+
+@dataclass
+class Report:
+    """``name`` (the experiment), ``title``, ``command`` that reproduces it, ``notes`` (generated
+    sentences: budgets found, sample sizes, fallbacks), ``tables``, ``figures`` (file names under
+    the output's ``figures/``) and ``records`` (one JSON object per measured cell)."""
+
+    name: str
+    title: str
+    command: str
+    notes: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        parts = [f"### {self.title}", "", f"`{self.command}`", ""]
+        parts += [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
+        for table in self.tables:
+            parts += [f"**{table.caption}**", "", tabulate(table.rows, headers=table.headers, tablefmt="github"), ""]
+        parts += [f"![{self.name}: {name}](figures/{name})" for name in self.figures]
+        return "\n".join(parts).rstrip() + "\n"
+
+    def write(self, out: Path) -> list[Path]:
+        """``out/NAME.md`` and ``out/NAME.jsonl`` (figures are already in ``out/figures``)."""
+        out = Path(out)
+        markdown = atomic_write_bytes(out / f"{self.name}.md", lambda h: h.write(self.markdown().encode()))
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
+        records = atomic_write_bytes(out / f"{self.name}.jsonl", lambda h: h.write(lines.encode()))
+        return [markdown, records]
+
+
+def arrow(before, after) -> str:
+    return f"{pct(before)} -> {pct(after)}"

@@ -1,0 +1,90 @@
+"""``stress``: the feature-vulnerability stress test (paper Sec. III-B, Fig. 4).
+
+BIM that *decreases* (``J_down = mean(f_l(x))``) or *increases* (``J_up = -mean(f_l(x))``) the
+mean activation of one block ``l`` at a time, within a small L-inf budget; the ratio of the
+block's mean activation after and before the attack says how far the representation can be
+pushed. The paper finds medical images' features move much further than natural images'.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..attacks.base import LossTerm
+from ..attacks.bim import BIM
+from ..benchmark.budget import pool_sample
+from ..benchmark.plots import line_plot
+from ..benchmark.runner import RunConfig
+from ..models.features import PENULTIMATE
+from .common import command, figure, pool_note, runner
+from .report import Report, Table
+
+STRESS_EPS = 1 / 256  # the paper's budget for Fig. 4
+STRESS_STEPS = 10
+STRESS_POOL = 128
+COMPARE_WITH = "cifar10"
+
+
+class MeanActivation(LossTerm):
+    """``sign * mean(f_l(x))`` for one layer; replaces the classification loss."""
+
+    needs_layers = True
+    replaces_objective = True
+
+    def __init__(self, layer: str, sign: float):
+        self.layer, self.sign = layer, sign
+
+    def __call__(self, feats, target):
+        return self.sign * feats.layers[self.layer].mean(1)
+
+
+def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
+                 size: int = STRESS_POOL) -> dict[str, tuple[float, float]]:
+    """``{layer: (ratio after J_up, ratio after J_down)}``: mean activation of the block on the
+    AEs over that on the clean inputs, for a seeded sample of the correctly classified pool."""
+    test = run.dataset.test
+    pool = np.sort(np.concatenate([run.split.adv_train, run.split.adv_test]))
+    sample = pool_sample(pool, test.labels.numpy(), size, run.config.seed)
+    images, labels = test.images[sample], test.labels[sample]
+    clean = run.extractor.extract(images, labels, progress=False)
+    out = {}
+    for layer in [name for name in clean.layer_names if name != PENULTIMATE]:
+        means = []
+        for sign in (-1.0, 1.0):  # -mean raised (J_up), +mean lowered (J_down)
+            attack = BIM(run.model, eps=eps, alpha=2 * eps / steps, steps=steps, seed=run.config.seed,
+                         terms=[MeanActivation(layer, sign)])
+            adv, _, _ = run.craft(attack, images, labels, desc=f"stress {layer}")
+            means.append(float(run.extractor.extract(adv, labels, progress=False).layers[layer].mean()))
+        base = float(clean.layers[layer].mean())
+        out[layer] = (means[0] / base, means[1] / base)
+    return out
+
+
+def stress(config: RunConfig, out: Path) -> Report:
+    """Fig. 4: how far BIM moves each block's mean activation, this dataset against CIFAR-10."""
+    sets = [config.dataset] + ([COMPARE_WITH] if config.dataset != COMPARE_WITH else [])
+    ratios, notes = {}, []
+    for name in sets:
+        run = runner(config, dataset=name, eps=STRESS_EPS)
+        ratios[name] = block_ratios(run)
+        notes.append(pool_note(run))
+    notes.append(f"BIM within eps = {256 * STRESS_EPS:g}/256, {STRESS_STEPS} steps, on up to {STRESS_POOL} "
+                 "correctly classified test images; ratio = mean activation of the block on the AEs / on the "
+                 "clean images (up: maximising it, down: minimising it)")
+    rows, records, series = [], [], {}
+    for name, by_layer in ratios.items():
+        for i, (layer, (up, down)) in enumerate(by_layer.items()):
+            rows.append([name, i + 1, layer, f"{up:.3f}", f"{down:.3f}"])
+            records.append({"dataset": name, "layer": layer, "ratio_up": up, "ratio_down": down})
+        series[f"{name} up"] = [up for up, _ in by_layer.values()]
+        series[f"{name} down"] = [down for _, down in by_layer.values()]
+    longest = max(len(v) for v in series.values())
+    series = {k: v + [None] * (longest - len(v)) for k, v in series.items()}
+    name = f"stress-{config.dataset}.png"
+    line_plot(figure(out, name), "mean activation after / before the stress attack", list(range(1, longest + 1)),
+              series, xlabel="block index (input to output)", ylabel="ratio")
+    return Report("stress", f"Fig. 4: feature stress test, {' vs '.join(sets)}", command("stress", config), notes,
+                  [Table("ratio of a block's mean activation after / before BIM on +-mean(f_l)",
+                         ["dataset", "#", "layer", "up", "down"], rows)], [name], records)

@@ -1,0 +1,76 @@
+"""``gmm-sweep`` (Table III) and ``eps-sweep`` (Fig. 5): BIM+HFC against BIM-fitted detectors
+while one parameter moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..benchmark.plots import line_plot
+from ..benchmark.runner import RunConfig
+from .common import budget_note, command, figure, pool_note, records, runner, slim
+from .paper import TABLE3, paper_name
+from .report import Report, Table, arrow, pct
+
+GMM_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
+EPS_SWEEP = (1, 2, 4, 8, 16)  # in 1/256
+SMOKE_GMM_COMPONENTS, SMOKE_EPS_SWEEP = (1, 2), (4, 8)  # the smoke profile's short sweeps
+
+
+def _by_detector(found: dict, metric: str) -> dict[str, list]:
+    """``{detector: [metric at each swept value]}`` from ``{value: records}``."""
+    out = {}
+    for value, group in found.items():
+        for r in group:
+            out.setdefault(r["detector"], []).append(r["metrics"].get(metric))
+    return out
+
+
+def gmm_sweep(config: RunConfig, out: Path) -> Report:
+    """Table III: AUC after BIM+HFC for each number of mixture components M."""
+    components = SMOKE_GMM_COMPONENTS if config.profile == "smoke" else GMM_COMPONENTS
+    found, notes = {}, []
+    for m in components:
+        run = runner(config, attacks="hfc", fit_attacks="bim", gmm_components=m)
+        found[m] = records(run, out, f"gmm-sweep-m{m}")
+    notes += [pool_note(run), budget_note(run)]
+    after = _by_detector(found, "auc_after")
+    rows = [[d, *map(pct, values)] for d, values in after.items()]
+    columns = np.array([[np.nan if v is None else v for v in values] for values in after.values()])
+    rows.append(["Average", *map(pct, np.nanmean(columns, 0))])
+    rows.append(["Maximum", *map(pct, np.nanmax(columns, 0))])
+    rows.append(["Adv. Acc", *[pct(g[0]["metrics"]["adv_acc_after"]) for g in found.values()]])
+    report = Report("gmm-sweep", f"Table III on {config.dataset}: AUC (%) after BIM+HFC for M mixture components",
+                    command("gmm-sweep", config), notes,
+                    [Table("hfcbench (lower = better attack)", ["detector", *[f"M={m}" for m in components]], rows)],
+                    records=[slim(r, gmm_components=m) for m, g in found.items() for r in g])
+    if paper_name(config.dataset) == "Fundoscopy":
+        report.tables.append(Table("the paper, Fundoscopy (ResNet-50)", ["detector", *[f"M={m}" for m in TABLE3["M"]]],
+                                   [[d, *v] for d, v in TABLE3.items() if d != "M"]))
+    return report
+
+
+def eps_sweep(config: RunConfig, out: Path) -> Report:
+    """Fig. 5: AUC of BIM-fitted detectors on BIM (before) and BIM+HFC (after) over budgets."""
+    budgets = SMOKE_EPS_SWEEP if config.profile == "smoke" else EPS_SWEEP
+    found = {}
+    for eps in budgets:
+        run = runner(config, attacks="hfc", fit_attacks="bim", eps=eps / 256)
+        found[eps] = records(run, out, f"eps-sweep-{eps:g}")
+    before, after = _by_detector(found, "auc_before"), _by_detector(found, "auc_after")
+    rows = [[d, *[arrow(b, a) for b, a in zip(before[d], after[d])]] for d in before]
+    rows.append(["Adv. Acc", *[arrow(g[0]["metrics"]["adv_acc_before"], g[0]["metrics"]["adv_acc_after"])
+                               for g in found.values()]])
+    series, styles = {}, {}
+    for d in before:
+        series[f"{d} BIM"], styles[f"{d} BIM"] = [None if v is None else 100 * v for v in before[d]], "-o"
+        series[f"{d} BIM+HFC"], styles[f"{d} BIM+HFC"] = [None if v is None else 100 * v for v in after[d]], ":o"
+    name = f"eps-sweep-{config.dataset}.png"
+    line_plot(figure(out, name), f"{config.dataset}: AUC over budgets", list(budgets), series,
+              xlabel="eps (/256)", ylabel="AUC (%)", styles=styles)
+    return Report("eps-sweep", f"Fig. 5 on {config.dataset}: AUC (%) before -> after HFC over budgets",
+                  command("eps-sweep", config), [pool_note(run), f"alpha = 2 eps / {run.config.steps}, "
+                                                                 f"{run.config.steps} steps at every budget"],
+                  [Table("hfcbench: BIM -> BIM+HFC", ["detector", *[f"{e:g}/256" for e in budgets]], rows)],
+                  [name], [slim(r) for g in found.values() for r in g])

@@ -1,0 +1,77 @@
+"""``semi-white-box`` (paper Sec. V-E, Table IV): the attacker knows only the architecture.
+
+A substitute classifier of the same architecture is trained on the same data with another seed
+(other initial weights and batch order), with its own HFC mixtures. BIM and BIM+HFC AEs are
+crafted on the substitute for the victim's AdvTest images and handed to the victim: Adv. Acc is
+the share the *victim* classifies as the target, and the victim's detectors (fitted on the
+victim's own BIM AEs) score the successful ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..benchmark.metrics import auc, success_rate
+from ..benchmark.runner import Runner, RunConfig
+from ..cache import content_key
+from ..errors import HfcbenchError
+from ..models import Features
+from .common import budget_note, command, pool_note, runner
+from .paper import TABLE4, TABLE2_COLUMNS, paper_name
+from .report import Report, Table, pct
+
+TRANSFER_DETECTORS = "kd,maha,lid,svm,dnn"
+
+
+def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features, np.ndarray]:
+    """Victim features of the substitute's ``spec`` AEs on the victim's AdvTest, and success on the victim."""
+    images, labels, index = victim.pool("advtest")
+    c = victim.config
+    key = content_key(kind="transfer", victim=victim.trained.key, substitute=substitute.trained.key, spec=spec,
+                      index=index.tolist(), eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed,
+                      m=c.gmm_components)
+
+    def compute():
+        adv, target, _ = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")
+        feats = victim.extractor.extract(adv, target, progress=False)
+        return {"features": feats.to_state(), "success": feats.predictions == target}
+
+    state = victim.cache.get_or_compute("aes", key, compute)
+    return Features.from_state(state["features"]), state["success"].numpy()
+
+
+def semi_white_box(config: RunConfig, out: Path) -> Report:
+    """Table IV: BIM and BIM+HFC crafted on a substitute model, scored on the victim."""
+    victim = runner(config, detectors=config.detectors if config.detectors != "all" else TRANSFER_DETECTORS)
+    substitute = Runner(replace(victim.config, seed=config.seed + 1), dataset=victim.dataset)
+    clean = victim.clean_features("advtest")
+    rows, records = [], []
+    for spec in ("bim", "bim+hfc"):
+        feats, success = transferred(victim, substitute, spec)
+        adv = feats.subset(np.flatnonzero(success))
+        cells = {}
+        for name in victim.detector_names:
+            try:
+                detector = victim.fitted_detector(name, "bim")
+                cells[name] = auc(detector.score(clean), detector.score(adv)) if len(adv) else None
+            except HfcbenchError:
+                cells[name] = None
+        rows.append([spec, *map(pct, cells.values()), pct(success_rate(success)), len(adv)])
+        records.append({"dataset": config.dataset, "attack": spec, "setting": "semi-white-box",
+                        "auc": cells, "adv_acc": success_rate(success), "n_adv": len(adv)})
+    notes = [pool_note(victim), budget_note(victim),
+             f"substitute: {substitute.arch} trained with seed {config.seed + 1} (test accuracy "
+             f"{100 * substitute.trained.test_accuracy:.1f}%); victim detectors fitted on the victim's own BIM AEs"]
+    report = Report("semi-white-box", f"Table IV on {config.dataset}: AEs crafted on a substitute model",
+                    command("semi-white-box", config), notes,
+                    [Table("hfcbench: victim detectors' AUC (%) and the victim's Adv. Acc (%)",
+                           ["attack", *victim.detector_names, "Adv. Acc", "n AEs"], rows)], [], records)
+    paper = TABLE4.get(paper_name(config.dataset))
+    if paper:
+        report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 4/256)",
+                                   ["attack", *TABLE2_COLUMNS[:-1], "Adv. Acc"],
+                                   [[a, *[f"{v:.1f}" for v in values]] for a, values in paper.items()]))
+    return report

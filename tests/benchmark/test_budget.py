@@ -1,0 +1,52 @@
+"""``--eps auto`` against a model whose BIM success is known in closed form."""
+
+import pytest
+import torch
+from torch import nn
+
+from hfcbench.benchmark.budget import search_budget
+from hfcbench.benchmark.runner import RunConfig
+from hfcbench.errors import InvalidParameterError
+
+
+class MeanThreshold(nn.Module):
+    """Logit gap ``l1 - l0 = 100 (mean(x) - 0.5)``: targeted BIM to class 1 raises every pixel by
+    eps (the gradient sign is +1 everywhere), so it succeeds exactly when ``0.5 - mean(x) < eps``."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # attacks find the device from a parameter
+
+    def forward(self, x):
+        gap = 100 * (x.flatten(1).mean(1) - 0.5) + 0 * self.anchor
+        return torch.stack([torch.zeros_like(gap), gap], 1)
+
+
+def _images(gaps_256):
+    return torch.stack([torch.full((1, 4, 4), 0.5 - g / 256) for g in gaps_256])
+
+
+def test_smallest_budget_meeting_the_rule():
+    gaps = [0.25] * 10 + [1.5] * 9 + [3.0]  # success at eps > gap (in 1/256 units)
+    images = _images(gaps)
+    search = search_budget(MeanThreshold(), images, torch.zeros(20, dtype=torch.long), steps=4, seed=0,
+                           progress=False)
+    assert search.rates == {0.5: 0.5, 1: 0.5, 2: 0.95}  # stops at the first budget reaching 95%
+    assert search.eps == 2 / 256 and search.reached
+    assert "eps auto = 2/256" in search.describe()
+
+
+def test_unreachable_target_takes_the_largest_budget():
+    search = search_budget(MeanThreshold(), _images([0.25, 30.0]), torch.zeros(2, dtype=torch.long), steps=4,
+                           seed=0, progress=False)
+    assert not search.reached and search.eps == 16 / 256 and len(search.rates) == 6
+    assert "no budget reached 95%" in search.describe()
+
+
+def test_budget_rules_of_the_profiles():
+    paper = RunConfig(profile="paper").resolved()
+    assert (paper.eps, paper.alpha, paper.steps) == (1 / 256, 0.02 / 256, 100)  # T = 2 eps / alpha
+    quick = RunConfig(profile="quick").resolved()
+    assert quick.eps == "auto" and quick.with_budget(4 / 256).alpha == pytest.approx(0.5 / 256)
+    with pytest.raises(InvalidParameterError, match="--eps must be 'auto' or in"):
+        RunConfig(profile="quick", eps=2.0).resolved()

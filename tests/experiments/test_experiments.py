@@ -1,0 +1,117 @@
+"""Every experiment end to end on the smoke profile with real data, checked against properties
+that hold whatever the numbers (ranges, orderings, the paper's table layouts)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hfcbench.cli import main
+from hfcbench.experiments import EXPERIMENTS, PAPER_ORDER
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_all(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("experiments")
+    out = root / "out"
+    args = ["experiment", "all", "--profile", "smoke", "--quiet", "--out", str(out), "--cache-dir",
+            str(root / "cache"), "--data-dir", str(data_dir), "--device", "cpu"]
+    assert main(args) == 0
+    return out
+
+
+def _records(out, name):
+    return [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+
+
+def _table(markdown: str, caption_start: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the Markdown table under the caption starting with ``caption_start``."""
+    block = markdown.split(f"**{caption_start}", 1)[1].split("\n\n", 2)[1]
+    lines = [line for line in block.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    return cells[0], cells[2:]
+
+
+def test_every_experiment_writes_markdown_records_and_figures(smoke_all):
+    assert sorted(PAPER_ORDER) == sorted(EXPERIMENTS.names())
+    for name in PAPER_ORDER:
+        markdown = (smoke_all / f"{name}.md").read_text()
+        assert markdown.startswith("### ") and f"`hfcbench experiment {name} --profile smoke`" in markdown
+        assert _records(smoke_all, name), name
+        for figure in re.findall(r"\]\((figures/[^)]+)\)", markdown):
+            assert (smoke_all / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_table1_and_table2_follow_the_paper_layout(smoke_all):
+    header, rows = _table((smoke_all / "table2.md").read_text(), "hfcbench")
+    assert header[0] == "attack" and header[-2:] == ["Adv. Acc", "n AEs"] and "maha" in header
+    assert [r[0] for r in rows] == ["bim (before)", "bim+hfc", "random", "closest", "kde", "lid"]
+    for row in rows:
+        for cell in row[1:-1]:
+            assert cell == "n/a" or 0 <= float(cell) <= 100
+    table1 = _records(smoke_all, "table1")
+    assert {r["attack"] for r in table1} == {f"{b}+hfc" for b in ("bim", "pgd", "mim", "tim", "cw")}
+    assert "the paper, Chest X-ray" in (smoke_all / "table1.md").read_text()
+
+
+def test_sweeps_cover_their_grids(smoke_all):
+    assert {r["gmm_components"] for r in _records(smoke_all, "gmm-sweep")} == {1, 2}
+    assert {round(256 * r["eps"]) for r in _records(smoke_all, "eps-sweep")} == {4, 8}
+    header, rows = _table((smoke_all / "gmm-sweep.md").read_text(), "hfcbench")
+    assert header == ["detector", "M=1", "M=2"] and [r[0] for r in rows[-3:]] == ["Average", "Maximum", "Adv. Acc"]
+
+
+def test_stress_moves_each_block_the_way_it_was_pushed(smoke_all):
+    records = _records(smoke_all, "stress")
+    assert {r["dataset"] for r in records} == {"pneumoniamnist", "cifar10"}
+    for r in records:  # maximising a block's mean can never end below minimising it
+        assert r["ratio_up"] >= r["ratio_down"] - 1e-6, r
+    assert sum(r["ratio_up"] > 1 > r["ratio_down"] for r in records) >= 0.8 * len(records)
+
+
+def test_gradient_consistency_is_a_cosine_table(smoke_all):
+    (record,) = _records(smoke_all, "gradient-consistency")
+    for attack, row in record["attack_cosines"].items():
+        assert row[attack] == pytest.approx(1.0)
+        assert all(-1 - 1e-9 <= v <= 1 + 1e-9 for v in row.values())
+    assert abs(record["chance"]) < 0.5 and "weight_cosines" in record  # pneumoniamnist is binary
+
+
+def test_ood_semi_white_box_and_3d(smoke_all):
+    for r in _records(smoke_all, "ood-lesions"):
+        assert 0 <= r["false_prediction_rate"] <= 1 and (r["auc"] is None or 0 <= r["auc"] <= 1)
+        assert r["n_lesioned"] > 0
+    assert [r["attack"] for r in _records(smoke_all, "semi-white-box")] == ["bim", "bim+hfc"]
+    dims = {r["dataset"]: r for r in _records(smoke_all, "3d-vs-2d")}
+    assert set(dims) == {"adrenalmnist3d", "adrenalmnist3d-down2", "pneumoniamnist"}
+    assert dims["adrenalmnist3d"]["input_dims"] == 8 * dims["adrenalmnist3d-down2"]["input_dims"] == 28 ** 3
+    for r in dims.values():
+        rates = list(r["success"].values())
+        assert rates[-1] >= rates[0]  # a larger budget never helps the classifier here
+
+
+def test_committed_report_has_the_structure_regenerated_here(smoke_all):
+    """docs/results/*/table2.md was made by the same code on the quick profile: same layout."""
+    header, rows = _table((smoke_all / "table2.md").read_text(), "hfcbench")
+    committed = sorted((REPO / "docs" / "results").glob("*/table2.md"))
+    assert committed, "docs/results holds no table2 report"
+    for path in committed:
+        their_header, their_rows = _table(path.read_text(), "hfcbench")
+        assert their_header == header and [r[0] for r in their_rows] == [r[0] for r in rows]
+
+
+def test_report_fills_includes_and_relinks_figures(tmp_path, capsys):
+    (tmp_path / "results" / "x").mkdir(parents=True)
+    (tmp_path / "results" / "x" / "t.md").write_text("### T\n\n![t](figures/a.png)\n")
+    template = tmp_path / "RESULTS.template.md"
+    template.write_text("# R\n\nprose\n<!-- include: results/x/t.md -->\nmore prose\n")
+    output = tmp_path / "out" / "RESULTS.md"
+    assert main(["report", str(template), "-o", str(output)]) == 0
+    text = output.read_text()
+    assert "prose\n### T\n\n![t](../results/x/figures/a.png)\nmore prose" in text
+    template.write_text("<!-- include: results/missing.md -->\n")
+    assert main(["report", str(template), "-o", str(output)]) == 2
+    assert "include results/missing.md not found" in capsys.readouterr().err
