@@ -168,10 +168,12 @@ def _cmd_experiment(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from .benchmark.plots import pyplot
     from .experiments import EXPERIMENTS, run_all
 
     for plugin in args.plugin:
         register_plugin(plugin)
+    pyplot()  # experiments draw figures: fail before any work when the plots extra is missing
     config = _run_config(args)
     if args.out is None:
         config = replace(config, out=str(Path("hfcbench-experiments") / config.dataset))

@@ -156,4 +156,6 @@ def test_plots_without_matplotlib_fail_before_any_work(monkeypatch, capsys, tmp_
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert main(["run", "--profile", "smoke", "--plots", "--quiet", "--out", str(tmp_path / "out")]) == 2
     assert 'pip install "hfcbench[plots]"' in capsys.readouterr().err
+    assert main(["experiment", "table1", "--profile", "smoke", "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert 'pip install "hfcbench[plots]"' in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -2,7 +2,7 @@
 
 For each (dataset, model, seed): rows are detectors, columns are evaluated attacks, each cell
 ``AUC before -> after`` and ``TPR@90 before -> after`` in percent, with an ``Adv. Acc`` row (the
-layout of the paper's Table I); then detectors ranked by their worst-case AUC over attacks, and
+layout of the paper's Table I) and the number of successful AEs each AUC rests on; then detectors ranked by their worst-case AUC over attacks, and
 attacks ranked by the mean AUC drop they cause.
 """
 
@@ -42,11 +42,13 @@ def tables(records: list[dict]) -> list[tuple[str, list[str], list[list]]]:
                 metrics = cell[(det, attack)]["metrics"] if (det, attack) in cell else {}
                 row += [_arrow(metrics, "auc"), _arrow(metrics, "tpr90")]
             rows.append(row)
-        acc = ["Adv. Acc"]
+        acc, counts = ["Adv. Acc"], ["n AEs scored"]
         for attack in attacks:
             metrics = next(r["metrics"] for r in group if r["attack"] == attack)
             acc += [_arrow(metrics, "adv_acc"), ""]
-        rows.append(acc)
+            counted = next((r["metrics"] for r in group if r["attack"] == attack and "n_adv_after" in r["metrics"]), {})
+            counts += [f"{counted.get('n_adv_before', 'n/a')} -> {counted.get('n_adv_after', 'n/a')}", ""]
+        rows += [acc, counts]
         title = f"{dataset} / {model} / seed {seed} (fit attack -> evaluated attack: " + ", ".join(
             f"{next(r['fit_attack'] for r in group if r['attack'] == a)} -> {a}" for a in attacks) + ")"
         out.append((title, headers, rows))

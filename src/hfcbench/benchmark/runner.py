@@ -307,10 +307,14 @@ class Runner:
                       eps_search=None if self.budget_search is None else as_state(self.budget_search))
         versions = {"hfcbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
                     "python": platform.python_version()}
+        bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
+                   disable=c.quiet)
         for fit_attack, attack in self.pairs:
             _, before_success, before_seconds = self.adversarial(fit_attack, "advtest")
             _, after_success, after_seconds = self.adversarial(attack, "advtest")
             for name in self.detector_names:
+                bar.set_postfix_str(f"{name}: {fit_attack} -> {attack}")
+                bar.update()
                 base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
                             detector=name)
                 existing = done.get(record_key(base))
@@ -326,6 +330,7 @@ class Runner:
                                       "detector_seconds": time.perf_counter() - start}}
                 append_record(results_path, record)
                 yield record
+        bar.close()
 
     def _metrics(self, name: str, fit_attack: str, attack: str) -> dict:
         try:

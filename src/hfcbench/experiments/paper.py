@@ -74,3 +74,12 @@ TABLE6 = {"Fundoscopy": {("small", 2): (87.4, 0.2), ("small", 4): (92.4, 0.6), (
 
 def paper_name(dataset: str) -> str | None:
     return PAPER_DATASET.get(dataset)
+
+
+def attack_rows(table: dict, dataset: str) -> tuple[list[str], list[list]] | None:
+    """Headers and rows of Table II or IV (attack -> KD, MAHA, LID, SVM, DNN AUC and Adv. Acc) for
+    the paper's counterpart of ``dataset``, or None when the paper has no such table."""
+    values = table.get(paper_name(dataset))
+    if values is None:
+        return None
+    return ["attack", *TABLE2_COLUMNS[:-1], "Adv. Acc"], [[a, *[f"{v:.1f}" for v in row]] for a, row in values.items()]

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..benchmark.leaderboard import tables
 from ..benchmark.runner import TABLE2_ATTACKS, RunConfig
 from .common import budget_note, command, pool_note, records, runner, slim
-from .paper import TABLE1, TABLE2, TABLE2_COLUMNS, paper_name
+from .paper import TABLE1, TABLE2, attack_rows, paper_name
 from .report import Report, Table, arrow, pct
 
 MIN_AES = 10  # an attack with fewer successful AEs is not ranked: its AUC rests on too few points
@@ -63,9 +63,7 @@ def table2(config: RunConfig, out: Path) -> Report:
                    is not None else 2.0) for d in detectors} if ranked else {}
     report.notes.append(f"lowest AUC per detector among attacks with at least {MIN_AES} successful AEs: "
                         + (", ".join(f"{d}: {a}" for d, a in best.items()) or "none"))
-    paper = TABLE2.get(paper_name(config.dataset))
+    paper = attack_rows(TABLE2, config.dataset)
     if paper:
-        report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 1/256)",
-                                   ["attack", *TABLE2_COLUMNS[:-1], "Adv. Acc"],
-                                   [[a, *[f"{v:.1f}" for v in values]] for a, values in paper.items()]))
+        report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 1/256)", *paper))
     return report

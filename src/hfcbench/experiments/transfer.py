@@ -20,7 +20,7 @@ from ..cache import content_key
 from ..errors import HfcbenchError
 from ..models import Features
 from .common import budget_note, command, pool_note, runner
-from .paper import TABLE4, TABLE2_COLUMNS, paper_name
+from .paper import TABLE4, attack_rows, paper_name
 from .report import Report, Table, pct
 
 TRANSFER_DETECTORS = "kd,maha,lid,svm,dnn"
@@ -69,9 +69,7 @@ def semi_white_box(config: RunConfig, out: Path) -> Report:
                     command("semi-white-box", config), notes,
                     [Table("hfcbench: victim detectors' AUC (%) and the victim's Adv. Acc (%)",
                            ["attack", *victim.detector_names, "Adv. Acc", "n AEs"], rows)], [], records)
-    paper = TABLE4.get(paper_name(config.dataset))
+    paper = attack_rows(TABLE4, config.dataset)
     if paper:
-        report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 4/256)",
-                                   ["attack", *TABLE2_COLUMNS[:-1], "Adv. Acc"],
-                                   [[a, *[f"{v:.1f}" for v in values]] for a, values in paper.items()]))
+        report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 4/256)", *paper))
     return report
