@@ -36,6 +36,20 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HFCBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def isolated_registries():
+    """Components a test registers (``--plugin``, decorators) do not leak into later tests."""
+    from hfcbench.attacks import ATTACKS
+    from hfcbench.detectors import DETECTORS
+
+    saved = [(registry, {k: dict(v) if isinstance(v, dict) else v for k, v in vars(registry).items()})
+             for registry in (DETECTORS, ATTACKS)]
+    yield
+    for registry, state in saved:
+        vars(registry).clear()
+        vars(registry).update(state)
+
+
 class TinyNet(nn.Module):
     """A small CNN with zoo-style ``feature_modules`` and ``classifier`` (fast to train)."""
 
