@@ -98,13 +98,17 @@ def layer_auc_plot(path: Path, title: str, aucs: dict[str, dict[str, dict[str, f
 
 
 def line_plot(path: Path, title: str, x: list, series: dict[str, list[float | None]], *, xlabel: str,
-              ylabel: str, styles: dict[str, str] | None = None) -> Path:
-    """One line per ``series[label]`` over ``x`` (None = missing point)."""
+              ylabel: str, styles: dict[str, str] | None = None, groups: dict[str, str] | None = None) -> Path:
+    """One line per ``series[label]`` over ``x`` (None = missing point); ``styles[label]`` is a
+    matplotlib format (default ``-o``); labels with the same ``groups[label]`` share a colour."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    group_of = groups or {label: label for label in series}
+    order = list(dict.fromkeys(group_of[label] for label in series))
     for label, values in series.items():
         ax.plot(x, [np.nan if v is None else v for v in values], (styles or {}).get(label, "-o"), markersize=3,
-                label=label)
+                label=label, color=colors[order.index(group_of[label]) % len(colors)])
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)

@@ -80,11 +80,14 @@ def stress(config: RunConfig, out: Path) -> Report:
             records.append({"dataset": name, "layer": layer, "ratio_up": up, "ratio_down": down})
         series[f"{name} up"] = [up for up, _ in by_layer.values()]
         series[f"{name} down"] = [down for _, down in by_layer.values()]
+    groups = {label: label.rsplit(" ", 1)[0] for label in series}  # one colour per dataset
+    styles = {label: "-o" if label.endswith(" up") else ":o" for label in series}
     longest = max(len(v) for v in series.values())
     series = {k: v + [None] * (longest - len(v)) for k, v in series.items()}
     name = f"stress-{config.dataset}.png"
     line_plot(figure(out, name), "mean activation after / before the stress attack", list(range(1, longest + 1)),
-              series, xlabel="block index (input to output)", ylabel="ratio")
+              series, xlabel="block index (input to output)", ylabel="ratio", groups=groups,
+              styles=styles)
     return Report("stress", f"Fig. 4: feature stress test, {' vs '.join(sets)}", command("stress", config), notes,
                   [Table("ratio of a block's mean activation after / before BIM on +-mean(f_l)",
                          ["dataset", "#", "layer", "up", "down"], rows)], [name], records)

@@ -62,13 +62,15 @@ def eps_sweep(config: RunConfig, out: Path) -> Report:
     rows = [[d, *[arrow(b, a) for b, a in zip(before[d], after[d])]] for d in before]
     rows.append(["Adv. Acc", *[arrow(g[0]["metrics"]["adv_acc_before"], g[0]["metrics"]["adv_acc_after"])
                                for g in found.values()]])
-    series, styles = {}, {}
+    series, styles, groups = {}, {}, {}
     for d in before:
-        series[f"{d} BIM"], styles[f"{d} BIM"] = [None if v is None else 100 * v for v in before[d]], "-o"
-        series[f"{d} BIM+HFC"], styles[f"{d} BIM+HFC"] = [None if v is None else 100 * v for v in after[d]], ":o"
+        for tag, values, style in (("BIM", before[d], "-o"), ("BIM+HFC", after[d], ":o")):
+            label = f"{d} {tag}"
+            series[label] = [None if v is None else 100 * v for v in values]
+            styles[label], groups[label] = style, d
     name = f"eps-sweep-{config.dataset}.png"
-    line_plot(figure(out, name), f"{config.dataset}: AUC over budgets", list(budgets), series,
-              xlabel="eps (/256)", ylabel="AUC (%)", styles=styles)
+    line_plot(figure(out, name), f"{config.dataset}: AUC over budgets, BIM (solid) and BIM+HFC (dotted)",
+              list(budgets), series, xlabel="eps (/256)", ylabel="AUC (%)", styles=styles, groups=groups)
     return Report("eps-sweep", f"Fig. 5 on {config.dataset}: AUC (%) before -> after HFC over budgets",
                   command("eps-sweep", config), [pool_note(run), f"alpha = 2 eps / {run.config.steps}, "
                                                                  f"{run.config.steps} steps at every budget"],
