@@ -27,6 +27,11 @@ class ProtocolSplit:
     pool_size: int
     misclassified: int
 
+    @property
+    def kept(self) -> np.ndarray:
+        """Sorted indices of every correctly classified pool image (AdvTrain and AdvTest)."""
+        return np.sort(np.concatenate([self.adv_train, self.adv_test]))
+
 
 def protocol_split(model: torch.nn.Module, test: Split, *, seed: int, limit: int | None = None,
                    train_fraction: float = 0.7) -> ProtocolSplit:

@@ -171,12 +171,11 @@ class Runner:
                 print(self.budget_search.describe())
         self._context: AttackContext | None = None
         self._hfc_mixtures: dict | None = None
-        self._detectors: dict = {}
+        self._loaded: dict = {}  # cache entries already read in this run, by (kind, key)
 
     def _search_budget(self) -> BudgetSearch:
         c, test = self.config, self.dataset.test
-        pool = np.sort(np.concatenate([self.split.adv_train, self.split.adv_test]))
-        sample = pool_sample(pool, test.labels.numpy(), BUDGET_SEARCH_POOL, c.seed)
+        sample = pool_sample(self.split.kept, test.labels.numpy(), BUDGET_SEARCH_POOL, c.seed)
         key = self._key(kind="budget", index=sample.tolist(), steps=c.steps, seed=c.seed, grid=EPS_GRID)
         state = self.cache.get_or_compute("budgets", key, lambda: as_state(search_budget(
             self.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
@@ -184,12 +183,19 @@ class Runner:
         return from_state(state)
 
     # -- cached pieces ---------------------------------------------------------------------------
+    def _cached(self, kind: str, key: str, compute, *, pickled: bool = False):
+        """``cache.get_or_compute`` read from disk at most once per run: a pair's clean features,
+        AEs and fitted detectors are asked for by every detector and plot."""
+        if (kind, key) not in self._loaded:
+            self._loaded[kind, key] = self.cache.get_or_compute(kind, key, compute, pickled=pickled)
+        return self._loaded[kind, key]
+
     def _key(self, **parts) -> str:
         return content_key(checkpoint=self.trained.key, **parts)
 
     def features(self, images: torch.Tensor, labels: torch.Tensor, **key_parts) -> Features:
         key = self._key(kind="features", **key_parts)
-        state = self.cache.get_or_compute(
+        state = self._cached(
             "features", key, lambda: self.extractor.extract(images, labels, progress=not self.config.quiet).to_state())
         return Features.from_state(state)
 
@@ -239,7 +245,7 @@ class Runner:
             feats = self.extractor.extract(adv, target)
             return {"features": feats.to_state(), "success": success, "seconds": time.perf_counter() - start}
 
-        state = self.cache.get_or_compute("aes", self._aes_key(spec, pool), compute)
+        state = self._cached("aes", self._aes_key(spec, pool), compute)
         return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
 
     def successful(self, spec: str, pool: str) -> Features:
@@ -255,11 +261,9 @@ class Runner:
         cls = DETECTORS.get(name)
         key = self._key(kind="detector", detector=name, cls=f"{cls.__module__}.{cls.__qualname__}",
                         clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
-        if key not in self._detectors:
-            self._detectors[key] = self.cache.get_or_compute(
-                "detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
-                                                    self.successful(fit_attack, "advtrain")), pickled=True)
-        return self._detectors[key]
+        return self._cached("detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
+                                                                self.successful(fit_attack, "advtrain")),
+                            pickled=True)
 
     def detector_scores(self, name: str, fit_attack: str, attack: str) -> dict[str, np.ndarray]:
         """``{"clean", "before", "after"}`` -> (N,) scores on AdvTest: clean inputs, successful AEs of

@@ -15,24 +15,23 @@ from ..errors import HfcbenchError
 from ..registry import Registry
 from .report import Report
 
-EXPERIMENTS: Registry = Registry("experiments", {
+# in the paper's order, which ``all`` follows
+BUILT_IN = {
     "table1": "hfcbench.experiments.tables:table1",
     "table2": "hfcbench.experiments.tables:table2",
     "gmm-sweep": "hfcbench.experiments.sweeps:gmm_sweep",
     "eps-sweep": "hfcbench.experiments.sweeps:eps_sweep",
     "layers": "hfcbench.experiments.features:layers",
+    "tsne": "hfcbench.experiments.features:tsne",
     "stress": "hfcbench.experiments.stress:stress",
     "gradient-consistency": "hfcbench.experiments.gradients:gradient_consistency",
-    "tsne": "hfcbench.experiments.features:tsne",
-    "natural-vs-medical": "hfcbench.experiments.natural:natural_vs_medical",
     "semi-white-box": "hfcbench.experiments.transfer:semi_white_box",
+    "natural-vs-medical": "hfcbench.experiments.natural:natural_vs_medical",
     "ood-lesions": "hfcbench.experiments.ood:ood_lesions",
     "3d-vs-2d": "hfcbench.experiments.dims:dims",
-})
-
-
-PAPER_ORDER = ("table1", "table2", "gmm-sweep", "eps-sweep", "layers", "tsne", "stress", "gradient-consistency",
-               "semi-white-box", "natural-vs-medical", "ood-lesions", "3d-vs-2d")
+}
+EXPERIMENTS: Registry = Registry("experiments", BUILT_IN)
+PAPER_ORDER = tuple(BUILT_IN)
 
 
 def run_experiment(name: str, config: RunConfig, out: Path) -> Report:

@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..benchmark.runner import RunConfig, Runner
+from .report import FIGURES
 
-FIGURES = "figures"
 # flags an experiment's command line repeats when they differ from the RunConfig defaults
 COMMAND_FLAGS = ("dataset", "model", "profile", "eps", "steps", "epochs", "limit", "gmm_components", "seed")
 

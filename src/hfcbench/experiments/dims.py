@@ -27,8 +27,7 @@ VOLUMES, IMAGES = "adrenalmnist3d", "pneumoniamnist"
 def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> dict:
     """``{eps/256: targeted BIM success}`` on up to :data:`DIMS_POOL` correctly classified images."""
     test, c = run.dataset.test, run.config
-    pool = np.sort(np.concatenate([run.split.adv_train, run.split.adv_test]))
-    sample = pool_sample(pool, test.labels.numpy(), DIMS_POOL, c.seed)
+    sample = pool_sample(run.split.kept, test.labels.numpy(), DIMS_POOL, c.seed)
     return search_budget(run.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
                          grid=budgets, target=float("inf"), batch_size=c.batch_size, progress=not c.quiet).rates
 

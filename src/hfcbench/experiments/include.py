@@ -10,9 +10,10 @@ from pathlib import Path
 
 from ..cache import atomic_write_bytes
 from ..errors import HfcbenchError
+from .report import FIGURES
 
 INCLUDE = re.compile(r"^\s*<!--\s*include:\s*(\S+)\s*-->\s*$")
-IMAGE = re.compile(r"\]\((figures/[^)]+)\)")
+IMAGE = re.compile(rf"\]\(({FIGURES}/[^)]+)\)")
 
 
 def fill_template(template: Path, output: Path) -> str:

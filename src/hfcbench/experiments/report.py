@@ -15,6 +15,8 @@ from tabulate import tabulate
 from ..benchmark.leaderboard import pct
 from ..cache import atomic_write_bytes
 
+FIGURES = "figures"  # the sub-folder of an experiment's output that holds its PNGs
+
 
 @dataclass
 class Table:
@@ -42,7 +44,7 @@ class Report:
         parts += [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
         for table in self.tables:
             parts += [f"**{table.caption}**", "", tabulate(table.rows, headers=table.headers, tablefmt="github"), ""]
-        parts += [f"![{self.name}: {name}](figures/{name})" for name in self.figures]
+        parts += [f"![{self.name}: {name}]({FIGURES}/{name})" for name in self.figures]
         return "\n".join(parts).rstrip() + "\n"
 
     def write(self, out: Path) -> list[Path]:

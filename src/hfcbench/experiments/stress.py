@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from ..attacks.base import LossTerm
 from ..attacks.bim import BIM
@@ -45,8 +44,7 @@ def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
     """``{layer: (ratio after J_up, ratio after J_down)}``: mean activation of the block on the
     AEs over that on the clean inputs, for a seeded sample of the correctly classified pool."""
     test = run.dataset.test
-    pool = np.sort(np.concatenate([run.split.adv_train, run.split.adv_test]))
-    sample = pool_sample(pool, test.labels.numpy(), size, run.config.seed)
+    sample = pool_sample(run.split.kept, test.labels.numpy(), size, run.config.seed)
     images, labels = test.images[sample], test.labels[sample]
     clean = run.extractor.extract(images, labels, progress=False)
     out = {}
