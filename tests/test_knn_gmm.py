@@ -41,10 +41,11 @@ def test_knn_bad_k():
         knn_distances(np.zeros((2, 3)), np.zeros((4, 3)), 5)
 
 
-def test_gmm_log_likelihood_matches_sklearn_from_same_start():
+@pytest.mark.parametrize("d", [10, 200])  # 200: above the size where torch's batched LU fails
+def test_gmm_log_likelihood_matches_sklearn_from_same_start(d):
     rng = np.random.default_rng(2)
-    centers = rng.normal(size=(4, 10)) * 4
-    x = centers[rng.integers(0, 4, 600)] + rng.normal(size=(600, 10)) @ (0.3 * rng.normal(size=(10, 10)) + np.eye(10))
+    centers = rng.normal(size=(4, d)) * 4
+    x = centers[rng.integers(0, 4, 600)] + rng.normal(size=(600, d)) @ (0.3 * rng.normal(size=(d, d)) + np.eye(d))
     ours = GaussianMixture(4, max_iter=1, tol=0.0)
     resp = ours._kmeans_resp(torch.from_numpy(x))
     start = GaussianMixture(4, max_iter=1)

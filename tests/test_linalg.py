@@ -44,3 +44,21 @@ def test_singular_covariance_gets_a_ridge():
 def test_nan_covariance_is_refused():
     with pytest.raises(InvalidParameterError, match="NaN"):
         cholesky_psd(torch.full((3, 3), float("nan"), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("where", [(0, 0), (2, 2), (2, 0), (1, 0)])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_one_non_finite_entry_in_the_lower_triangle_is_refused(where, bad):
+    cov = torch.eye(3, dtype=torch.float64) * 2
+    cov[where] = bad
+    with pytest.raises(InvalidParameterError, match="NaN or infinite"):
+        cholesky_psd(cov)
+
+
+def test_only_the_lower_triangle_is_read():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(20, 40))
+    cov = a @ a.T / 40
+    scribbled = cov + np.triu(rng.normal(size=(20, 20)), 1)
+    np.testing.assert_allclose(cholesky_psd(torch.from_numpy(scribbled)).numpy(), np.linalg.cholesky(cov),
+                               rtol=1e-12, atol=1e-12)

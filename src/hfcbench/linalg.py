@@ -16,15 +16,16 @@ from .errors import InvalidParameterError
 def cholesky_psd(cov: torch.Tensor, *, what: str = "covariance") -> torch.Tensor:
     """Lower Cholesky factor of symmetric PSD ``cov`` (..., d, d).
 
-    A matrix that is singular to working precision gets a growing ridge ``10^k * 1e-10 *
-    mean(diag)`` (k = 0..10) until the factorisation succeeds; a matrix with NaNs raises.
+    Only the lower triangle of ``cov`` is read (as LAPACK's ``potrf`` does). A matrix that is
+    singular to working precision gets a growing ridge ``10^k * 1e-10 * mean(diag)`` (k = 0..10)
+    until the factorisation succeeds; a matrix with NaN or infinite values raises.
     """
-    if not torch.isfinite(cov).all():
-        raise InvalidParameterError(f"{what} holds NaN or infinite values; check the features")
-    cov = 0.5 * (cov + cov.transpose(-1, -2))
     factor, info = torch.linalg.cholesky_ex(cov)
-    if not bool((info > 0).any()):
+    # A NaN or inf below the diagonal makes the factorisation fail; an inf on it shows in the factor.
+    if not bool((info > 0).any()) and bool(torch.isfinite(factor.diagonal(dim1=-2, dim2=-1)).all()):
         return factor
+    if not torch.isfinite(cov.tril()).all():
+        raise InvalidParameterError(f"{what} holds NaN or infinite values; check the features")
     eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     scale = cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(torch.finfo(cov.dtype).tiny)[..., None, None]
     for power in range(11):
