@@ -106,29 +106,17 @@ class Features:
                         dict(state["meta"]))
 
 
-class _ChannelMean(torch.autograd.Function):
-    """(N, C, *spatial) -> (N, C) mean over spatial axes, with a cheap backward.
-
-    The backward divides the small (N, C) gradient and returns it as a broadcast view of the
-    input's shape, so no activation-sized tensor is allocated for it (the built-in mean's
-    backward materialises one per hooked layer, which is most of an attack's hook overhead).
-    """
-
-    @staticmethod
-    def forward(ctx, activation):
-        ctx.shape = activation.shape
-        return activation.mean(tuple(range(2, activation.dim())))
-
-    @staticmethod
-    def backward(ctx, grad):
-        n, c, *spatial = ctx.shape
-        scale = 1.0 / float(np.prod(spatial))
-        return (grad * scale).view(n, c, *([1] * len(spatial))).expand(ctx.shape)
-
-
 def channel_mean(activation: torch.Tensor) -> torch.Tensor:
-    """Channel means of an activation; 2-D inputs (N, C) are returned as they are."""
-    return _ChannelMean.apply(activation) if activation.dim() > 2 else activation
+    """(N, C, *spatial) -> (N, C) channel means; 2-D inputs (N, C) are returned as they are.
+
+    Written as a sum divided by the spatial size rather than ``mean``: the backward of a sum
+    is a broadcast view of the small (N, C) gradient, while ``mean``'s backward materialises an
+    activation-sized tensor per hooked layer, which is most of an attack's hook overhead.
+    """
+    if activation.dim() <= 2:
+        return activation
+    spatial = tuple(range(2, activation.dim()))
+    return activation.sum(spatial) / float(np.prod(activation.shape[2:]))
 
 
 def _default_layers(model: nn.Module) -> "OrderedDict[str, nn.Module]":
