@@ -1,9 +1,15 @@
-"""The content-keyed cache: torch entries, pickled entries, corrupt and unpicklable objects."""
+"""The content-keyed cache: torch entries, pickled entries, corrupt and unpicklable objects, and
+code fingerprints in the keys."""
+
+import importlib
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from hfcbench.cache import Cache, content_key
+from hfcbench.benchmark.runner import CODE
+from hfcbench.cache import Cache, class_fingerprint, content_key, source_fingerprint
 
 
 class Fitted:
@@ -47,3 +53,45 @@ def test_corrupt_entry_is_a_miss_and_removed(tmp_path, pickled):
     with pytest.warns(UserWarning, match="unreadable cache entry"):
         assert cache.load("aes", "k", pickled=pickled) is None
     assert not path.exists()
+
+
+def test_source_fingerprint_follows_the_named_sources_only(tmp_path):
+    (tmp_path / "attacks").mkdir()
+    (tmp_path / "attacks" / "bim.py").write_text("STEP = 1\n")
+    (tmp_path / "gmm.py").write_text("M = 16\n")
+    (tmp_path / "cli.py").write_text("print()\n")
+    before = source_fingerprint("attacks", "gmm", root=tmp_path)
+    (tmp_path / "cli.py").write_text("print('changed')\n")
+    assert source_fingerprint("attacks", "gmm", root=tmp_path) == before
+    (tmp_path / "attacks" / "bim.py").write_text("STEP = 2\n")
+    source_fingerprint.cache_clear()
+    assert source_fingerprint("attacks", "gmm", root=tmp_path) != before
+    with pytest.raises(FileNotFoundError, match="'knn'"):
+        source_fingerprint("knn", root=tmp_path)
+
+
+def test_class_fingerprint_changes_with_the_class_source(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "my_detector_plugin.py"
+    module.write_text("class Plugin:\n    k = 1\n")
+    first = class_fingerprint(importlib.import_module("my_detector_plugin").Plugin)
+    module.write_text("class Plugin:\n    k = 20\n")
+    second = class_fingerprint(importlib.reload(sys.modules["my_detector_plugin"]).Plugin)
+    assert first.startswith("my_detector_plugin.Plugin:") and first != second
+    assert class_fingerprint(int) == "builtins.int"  # no source: the import path alone
+
+
+@pytest.mark.parametrize("kind, registry", [("aes", "ATTACKS"), ("detector", "DETECTORS")])
+def test_cache_keys_cover_every_module_the_computation_imports(kind, registry):
+    """Every hfcbench module that the built-in attacks (detectors) import is in that kind's code
+    fingerprint, in the checkpoint's (models, datasets), or holds no numerics (errors, registry,
+    device, cache; the package ``__init__`` holds the version, which is in every key)."""
+    package = "hfcbench.attacks" if registry == "ATTACKS" else "hfcbench.detectors"
+    out = subprocess.run([sys.executable, "-c", f"import sys; from {package} import {registry} as r; "
+                          "[r.get(n) for n in r.names()]; print(*[m for m in sys.modules if m.startswith('hfcbench.')])"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    covered = {*CODE[kind], "models", "datasets", "errors", "registry", "device", "cache"}
+    assert len(out) > 5
+    for name in out:
+        parts = name.split(".")[1:]  # "hfcbench.attacks.bim" -> ["attacks", "bim"]
+        assert any(".".join(parts[:i]) in covered for i in range(1, len(parts) + 1)), f"{name} not in CODE[{kind!r}]"

@@ -1,8 +1,9 @@
 """Content-keyed, atomic on-disk cache for checkpoints, features, AEs and fitted detectors.
 
 A key hashes every parameter that changes the cached object (dataset fingerprint, model,
-hyper-parameters, seed, hfcbench version), so a changed parameter can never return a stale
-object. Writes go to a temporary file that is renamed into place, so a run killed mid-write
+hyper-parameters, seed, hfcbench version) and the source of the code that computes it
+(:func:`source_fingerprint`), so neither a changed parameter nor an edit to that code within one
+version can return a stale object. Writes go to a temporary file that is renamed into place, so a run killed mid-write
 leaves no half file. Objects are dicts of tensors and plain values, read back with
 ``torch.load(weights_only=True)``; fitted detectors (arbitrary estimator objects, as scikit-learn
 persists them) are pickled instead (``pickled=True``): the cache folder is the user's own, so
@@ -15,7 +16,9 @@ The root is, in order: the ``root`` argument (``--cache-dir``), ``$HFCBENCH_CACH
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import pickle
@@ -35,6 +38,32 @@ def content_key(**parts: Any) -> str:
     """A 24-hex-digit hash of ``parts`` (JSON with sorted keys) plus the hfcbench version."""
     payload = json.dumps({"version": __version__, **parts}, sort_keys=True, default=repr)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=None)
+def source_fingerprint(*modules: str, root: Path = Path(__file__).parent) -> str:
+    """A 16-hex-digit hash of the source files of ``modules``, dotted names under ``root`` (the
+    hfcbench package): ``"gmm"`` is ``gmm.py``; a subpackage such as ``"attacks"`` covers every
+    ``.py`` file below it. Read once per process."""
+    digest = hashlib.sha256()
+    for name in modules:
+        path = root.joinpath(*name.split("."))
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        if not files[0].is_file():
+            raise FileNotFoundError(f"no module {name!r} under {root}")
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def class_fingerprint(cls: type) -> str:
+    """The class's import path and a hash of its own source (a plugin's code is outside
+    :func:`source_fingerprint`'s reach); the import path alone when the source is unavailable."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        return f"{name}:{hashlib.sha256(inspect.getsource(cls).encode()).hexdigest()[:16]}"
+    except (OSError, TypeError):
+        return name
 
 
 def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> Path:

@@ -27,7 +27,7 @@ from .. import __version__
 from ..attacks import ATTACKS, BASE_ATTACKS, build_attack, is_base
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.hfc import HFCTerm
-from ..cache import Cache, content_key
+from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..detectors import DETECTORS
 from ..device import resolve_device
@@ -41,6 +41,16 @@ from .metrics import auc, success_rate, tpr_at_tnr
 from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
+
+# The hfcbench code that computes each kind of cached object, hashed into its key (the model
+# and dataset code enter through the checkpoint key, which every key holds).
+CODE = {
+    "budget": ("attacks", "benchmark.budget"),
+    "features": (),
+    "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg"),
+    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn"),
+    "detector": ("detectors", "mixtures", "gmm", "linalg", "knn"),
+}
 
 PROFILES = {
     # a tiny run for tests: seconds of training, few samples, few steps
@@ -176,7 +186,7 @@ class Runner:
     def _search_budget(self) -> BudgetSearch:
         c, test = self.config, self.dataset.test
         sample = pool_sample(self.split.kept, test.labels.numpy(), BUDGET_SEARCH_POOL, c.seed)
-        key = self._key(kind="budget", index=sample.tolist(), steps=c.steps, seed=c.seed, grid=EPS_GRID)
+        key = self.cache_key("budget", index=sample.tolist(), steps=c.steps, seed=c.seed, grid=EPS_GRID)
         state = self.cache.get_or_compute("budgets", key, lambda: as_state(search_budget(
             self.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
             batch_size=c.batch_size, progress=not c.quiet)))
@@ -190,11 +200,12 @@ class Runner:
             self._loaded[kind, key] = self.cache.get_or_compute(kind, key, compute, pickled=pickled)
         return self._loaded[kind, key]
 
-    def _key(self, **parts) -> str:
-        return content_key(checkpoint=self.trained.key, **parts)
+    def cache_key(self, kind: str, **parts) -> str:
+        """Content key of a ``kind`` object (see ``CODE``) computed from this run's classifier."""
+        return content_key(checkpoint=self.trained.key, kind=kind, code=source_fingerprint(*CODE[kind]), **parts)
 
     def features(self, images: torch.Tensor, labels: torch.Tensor, **key_parts) -> Features:
-        key = self._key(kind="features", **key_parts)
+        key = self.cache_key("features", **key_parts)
         state = self._cached(
             "features", key, lambda: self.extractor.extract(images, labels, progress=not self.config.quiet).to_state())
         return Features.from_state(state)
@@ -210,7 +221,7 @@ class Runner:
         """Per-layer, per-class mixtures of the HFC term, cached by content key."""
         if self._hfc_mixtures is None:
             c = self.config
-            key = self._key(kind="hfc-mixtures", m=c.gmm_components, seed=c.seed)
+            key = self.cache_key("hfc-mixtures", m=c.gmm_components, seed=c.seed)
 
             def compute():
                 term = HFCTerm.from_context(self.context(), n_components=c.gmm_components, seed=c.seed)
@@ -232,7 +243,7 @@ class Runner:
 
     def _aes_key(self, spec: str, pool: str) -> str:
         c = self.config
-        return self._key(kind="aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
+        return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
                          alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components if "hfc" in spec else None)
 
     def adversarial(self, spec: str, pool: str) -> tuple[Features, np.ndarray, float]:
@@ -259,7 +270,7 @@ class Runner:
         Raises :class:`HfcbenchError` when the detector cannot be fitted on these features.
         """
         cls = DETECTORS.get(name)
-        key = self._key(kind="detector", detector=name, cls=f"{cls.__module__}.{cls.__qualname__}",
+        key = self.cache_key("detector", detector=name, cls=class_fingerprint(cls),
                         clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
         return self._cached("detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
                                                                 self.successful(fit_attack, "advtrain")),

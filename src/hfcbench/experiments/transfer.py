@@ -16,7 +16,6 @@ import numpy as np
 
 from ..benchmark.metrics import auc, success_rate
 from ..benchmark.runner import Runner, RunConfig
-from ..cache import content_key
 from ..errors import HfcbenchError
 from ..models import Features
 from .common import budget_note, command, pool_note, runner
@@ -30,9 +29,8 @@ def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features
     """Victim features of the substitute's ``spec`` AEs on the victim's AdvTest, and success on the victim."""
     images, labels, index = victim.pool("advtest")
     c = victim.config
-    key = content_key(kind="transfer", victim=victim.trained.key, substitute=substitute.trained.key, spec=spec,
-                      index=index.tolist(), eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed,
-                      m=c.gmm_components)
+    key = victim.cache_key("aes", substitute=substitute.trained.key, spec=spec, index=index.tolist(), eps=c.eps,
+                           alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components)
 
     def compute():
         adv, target, _ = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")

@@ -1,7 +1,7 @@
 """Trained classifiers on demand: load the cached checkpoint, or train and cache it.
 
 The checkpoint key hashes the dataset fingerprint, the architecture, every training
-hyper-parameter, the seed and the hfcbench version. A checkpoint is a dict of tensors and plain
+hyper-parameter, the seed, the hfcbench version and the source of the model and dataset code. A checkpoint is a dict of tensors and plain
 values, loaded with ``torch.load(weights_only=True)``.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cache import Cache, content_key
+from ..cache import Cache, content_key, source_fingerprint
 from ..datasets import ImageDataset
 from . import build_model
 from .training import TrainConfig, accuracy, channel_stats, train_classifier
@@ -30,7 +30,8 @@ class TrainedModel:
 
 
 def checkpoint_key(dataset: ImageDataset, arch: str, config: TrainConfig) -> str:
-    return content_key(kind="checkpoint", dataset=dataset.fingerprint, arch=arch, config=config.as_dict())
+    return content_key(kind="checkpoint", dataset=dataset.fingerprint, arch=arch, config=config.as_dict(),
+                       code=source_fingerprint("models", "datasets"))
 
 
 def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cache: Cache,
