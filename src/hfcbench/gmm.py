@@ -4,9 +4,10 @@ The HFC term (paper Eq. 14-16) and the HFC anomaly score (Eq. 18-19) model each 
 channel-mean features of one class with a mixture of ``M`` Gaussians. This implementation follows
 scikit-learn's ``GaussianMixture(covariance_type="full")`` step for step (k-means
 initialisation, ``reg_covar`` added to every covariance diagonal, the mean log-likelihood as the
-convergence criterion), with every inverse and log-determinant taken from a Cholesky factor (see :mod:`hfcbench.linalg`).
-EM itself never forms an inverse: the E-step solves triangular systems with the factors, and
-``inv_chol_`` (used to evaluate the fitted mixture) is computed once, on first use.
+convergence criterion), with every inverse and log-determinant taken from a Cholesky factor
+(see :mod:`hfcbench.linalg`). EM itself never forms an inverse: the E-step solves triangular
+systems with the factors, and ``inv_chol_`` (used to evaluate the fitted mixture) is computed
+once, on first use.
 """
 
 from __future__ import annotations
@@ -100,9 +101,6 @@ class GaussianMixture:
             diff = x[rows] - self.means_[m]
             cov[m] = (diff * resp[rows, m, None]).T @ diff / nk[m]
         cov.diagonal(dim1=-2, dim2=-1).add_(self.reg_covar)
-        self._set_covariances(cov)
-
-    def _set_covariances(self, cov: torch.Tensor) -> None:
         self._set_cholesky(cholesky_psd(cov, what="a mixture component's covariance"))
 
     def _set_cholesky(self, chol: torch.Tensor) -> None:
