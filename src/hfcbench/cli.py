@@ -103,7 +103,7 @@ def _fraction(text: str) -> float:
 
 
 RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
-            "limit", "gmm_components", "seed", "device", "batch_size", "out", "data_dir", "cache_dir")
+            "limit", "gmm_components", "hfc_weight", "seed", "device", "batch_size", "out", "data_dir", "cache_dir")
 
 
 def _run_config(args):
@@ -251,6 +251,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="classifier training epochs")
     p.add_argument("--limit", type=int, help="cap the test pool (stratified)")
     p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
+    p.add_argument("--hfc-weight", dest="hfc_weight", type=float,
+                   help="multiplies HFC's per-layer weights lambda_l = 1/C_l (default 1, the paper's)")
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--out", help="output folder (default hfcbench-results)")
     p.add_argument("--config", help="a TOML file with the same keys as the flags")

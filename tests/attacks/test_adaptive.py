@@ -8,6 +8,7 @@ from hfcbench.attacks import build_attack
 from hfcbench.attacks.adaptive import AttackContext
 from hfcbench.attacks.adaptive.hfc import HFCTerm
 from hfcbench.detectors.maha import MAHA
+from hfcbench.errors import InvalidParameterError
 from hfcbench.models import FeatureExtractor
 
 
@@ -39,6 +40,22 @@ def test_hfc_lowers_mahalanobis_to_the_target_class(setting):
     d_hfc = maha.characteristics(extractor.extract(hfc.adv[both]))
     lower = [np.median(d_hfc[layer]) < np.median(d_bim[layer]) for layer in d_bim]
     assert np.mean(lower) >= 0.75, dict(zip(d_bim, lower))
+
+
+def test_hfc_weight_scales_every_layer_and_zero_leaves_plain_bim(setting):
+    model, extractor, context, x, y = setting
+    paper = HFCTerm.from_context(context, n_components=2)
+    tripled = HFCTerm(paper.mixtures, scale=3.0)
+    with torch.no_grad():
+        feats = extractor(x)
+        torch.testing.assert_close(tripled(feats, 1 - y), 3 * paper(feats, 1 - y))
+    budget = dict(eps=8 / 256, alpha=1 / 256, steps=4)
+    bim = build_attack("bim", model, **budget)(x, y)
+    off = build_attack("hfc", model, context=context, term_params={"n_components": 2, "scale": 0.0}, **budget)(x, y)
+    assert torch.equal(off.adv, bim.adv)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidParameterError, match="--hfc-weight"):
+            HFCTerm(paper.mixtures, scale=bad)
 
 
 @pytest.mark.parametrize("spec", ["mim+hfc", "tim+hfc", "cw+hfc", "pgd+hfc"])

@@ -117,6 +117,10 @@ def test_bad_run_arguments_are_one_line(capsys, tmp_path):
     assert "Did you mean 'hfc'" in capsys.readouterr().err
     assert main(["run", "--fit-attacks", "hfc", "--profile", "smoke", "--quiet"]) == 2
     assert "--fit-attacks takes base attacks" in capsys.readouterr().err
+    for flag, value, message in (("--hfc-weight", "-1", "--hfc-weight must be a finite number >= 0"),
+                                 ("--gmm-components", "0", "--gmm-components must be a whole number >= 1")):
+        assert main(["run", flag, value, "--profile", "smoke", "--quiet", "--out", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err
     config = tmp_path / "run.toml"
     config.write_text('profile = "smoke"\nepss = "1/256"\n')
     assert main(["run", "--config", str(config)]) == 2

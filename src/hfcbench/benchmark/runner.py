@@ -14,6 +14,7 @@ once, so a run killed at any point and started again recomputes nothing that fin
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -85,6 +86,7 @@ class RunConfig:
     epochs: int | None = None
     limit: int | None = None
     gmm_components: int | None = None
+    hfc_weight: float = 1.0
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
@@ -102,11 +104,22 @@ class RunConfig:
             raise InvalidParameterError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         filled = {k: v for k, v in PROFILES[self.profile].items() if getattr(self, k) is None}
         config = replace(self, **filled)
+        config._check_ranges()
         if config.eps == "auto":
             if config.steps is None:
                 raise InvalidParameterError("--eps auto needs --steps (alpha is then 2 eps / steps)")
             return config
         return config.with_budget(config.eps)
+
+    def _check_ranges(self) -> None:
+        """Out-of-range numbers are refused here, before any training or attack."""
+        for flag, value in (("--gmm-components", self.gmm_components), ("--epochs", self.epochs),
+                            ("--limit", self.limit), ("--batch-size", self.batch_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InvalidParameterError(f"{flag} must be a whole number >= 1, got {value!r}")
+        if not (isinstance(self.hfc_weight, (int, float)) and math.isfinite(self.hfc_weight) and self.hfc_weight >= 0):
+            raise InvalidParameterError(f"--hfc-weight must be a finite number >= 0 (1 = the paper's "
+                                        f"lambda_l = 1/C_l), got {self.hfc_weight!r}")
 
     def with_budget(self, eps) -> "RunConfig":
         """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``
@@ -244,7 +257,8 @@ class Runner:
     def _aes_key(self, spec: str, pool: str) -> str:
         c = self.config
         return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
-                         alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components if "hfc" in spec else None)
+                         alpha=c.alpha, steps=c.steps, seed=c.seed,
+                              **({"m": c.gmm_components, "hfc_weight": c.hfc_weight} if "hfc" in spec else {}))
 
     def adversarial(self, spec: str, pool: str) -> tuple[Features, np.ndarray, float]:
         """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds."""
@@ -305,7 +319,7 @@ class Runner:
         c = self.config
         budget = dict(eps=c.eps, alpha=c.alpha, steps=1 if spec == "fgsm" else c.steps, seed=c.seed)
         parts = spec.split("+")
-        ready = {"hfc": HFCTerm(self.hfc_mixtures())} if "hfc" in parts else {}
+        ready = {"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)} if "hfc" in parts else {}
         needs_context = any(not is_base(p) and p not in ready for p in parts)
         return build_attack(spec, self.model, context=self.context() if needs_context else None, ready_terms=ready,
                             **budget)

@@ -10,7 +10,8 @@ from ..benchmark.runner import RunConfig, Runner
 from .report import FIGURES
 
 # flags an experiment's command line repeats when they differ from the RunConfig defaults
-COMMAND_FLAGS = ("dataset", "model", "profile", "eps", "steps", "epochs", "limit", "gmm_components", "seed")
+COMMAND_FLAGS = ("dataset", "model", "profile", "eps", "steps", "epochs", "limit", "gmm_components", "hfc_weight",
+                 "seed")
 
 
 def command(name: str, config: RunConfig) -> str:

@@ -8,13 +8,17 @@ Mahalanobis term is added to the attack's loss (Eq. 16-17):
     J_HFC = sum_l lambda_l / 2 (f_l(x) - mu_m')^T Sigma_m'^-1 (f_l(x) - mu_m'),   lambda_l = 1 / C_l
 
 It is an add-on: ``hfc`` alone is BIM + HFC, and ``pgd+hfc``, ``mim+hfc``, ``tim+hfc``, ``cw+hfc``
-add the same term to those attacks. Mixture regularisation: :func:`hfcbench.mixtures.fit_class_mixtures`.
+add the same term to those attacks. ``scale`` (``--hfc-weight``, not in the paper; default 1)
+multiplies every ``lambda_l``: it trades feature hiding against the attack's own success. Mixture regularisation: :func:`hfcbench.mixtures.fit_class_mixtures`.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from ...errors import InvalidParameterError
 from ...mixtures import fit_class_mixtures
 from ..base import LossTerm
 from .context import AttackContext, require_context
@@ -26,23 +30,26 @@ class HFCTerm(LossTerm):
     name = "hfc"
     needs_layers = True
 
-    def __init__(self, mixtures: dict[str, dict], *, weights: dict[str, float] | None = None):
+    def __init__(self, mixtures: dict[str, dict], *, weights: dict[str, float] | None = None, scale: float = 1.0):
         """``mixtures[layer][cls]`` is a fitted GaussianMixture; ``weights[layer]`` is lambda_l
-        (default ``1 / C_l``)."""
+        (default ``1 / C_l``), each multiplied by ``scale`` (>= 0; 0 leaves the base attack alone)."""
+        if not (math.isfinite(scale) and scale >= 0):
+            raise InvalidParameterError(f"the HFC weight (--hfc-weight) must be a finite number >= 0, got {scale}")
         self.mixtures = mixtures
         self._converted: dict = {}
-        self.weights = weights or {layer: 1.0 / next(iter(by_class.values())).means_.shape[1]
-                                   for layer, by_class in mixtures.items()}
+        weights = weights or {layer: 1.0 / next(iter(by_class.values())).means_.shape[1]
+                              for layer, by_class in mixtures.items()}
+        self.weights = {layer: scale * w for layer, w in weights.items()}
 
     @classmethod
     def from_context(cls, context: AttackContext | None, *, n_components: int = 16, reg: float = 1e-3,
-                     seed: int = 0, **_) -> "HFCTerm":
+                     seed: int = 0, scale: float = 1.0, **_) -> "HFCTerm":
         context = require_context(context, "hfc")
         labels = context.reference.labels.numpy()
         mixtures = {layer: fit_class_mixtures(context.layer(layer), labels, n_components, reg=reg, seed=seed,
                                               what=f"layer {layer!r}")
                     for layer in context.reference.layer_names}
-        return cls(mixtures)
+        return cls(mixtures, scale=scale)
 
     def _stacked(self, layer: str, like: torch.Tensor):
         """Every class's mixture of ``layer`` stacked, in ``like``'s dtype and device (converted
