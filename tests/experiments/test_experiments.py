@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hfcbench.cli import main
-from hfcbench.experiments import EXPERIMENTS, PAPER_ORDER
+from hfcbench.experiments import EXPERIMENTS, ORDER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,8 +36,8 @@ def _table(markdown: str, caption_start: str) -> tuple[list[str], list[list[str]
 
 
 def test_every_experiment_writes_markdown_records_and_figures(smoke_all):
-    assert sorted(PAPER_ORDER) == sorted(EXPERIMENTS.names())
-    for name in PAPER_ORDER:
+    assert sorted(ORDER) == sorted(EXPERIMENTS.names())
+    for name in ORDER:
         markdown = (smoke_all / f"{name}.md").read_text()
         assert markdown.startswith("### ") and f"`hfcbench experiment {name} --profile smoke`" in markdown
         assert _records(smoke_all, name), name
@@ -62,6 +62,18 @@ def test_sweeps_cover_their_grids(smoke_all):
     assert {round(256 * r["eps"]) for r in _records(smoke_all, "eps-sweep")} == {4, 8}
     header, rows = _table((smoke_all / "gmm-sweep.md").read_text(), "hfcbench")
     assert header == ["detector", "M=1", "M=2"] and [r[0] for r in rows[-3:]] == ["Average", "Maximum", "Adv. Acc"]
+
+
+def test_hfc_weight_zero_is_plain_bim(smoke_all):
+    by_weight = {}
+    for r in _records(smoke_all, "weight-sweep"):
+        by_weight.setdefault(r["hfc_weight"], []).append(r)
+    assert set(by_weight) == {0, 1}
+    for r in by_weight[0]:  # w = 0 adds nothing to BIM's loss: the same AEs, so the same AUCs
+        assert r["metrics"]["auc_after"] == r["metrics"]["auc_before"], r["detector"]
+        assert r["metrics"]["adv_acc_after"] == r["metrics"]["adv_acc_before"]
+    header, rows = _table((smoke_all / "weight-sweep.md").read_text(), "hfcbench")
+    assert header == ["detector", "BIM", "w=0", "w=1"] and [r[0] for r in rows[-2:]] == ["Adv. Acc", "n AEs"]
 
 
 def test_stress_moves_each_block_the_way_it_was_pushed(smoke_all):

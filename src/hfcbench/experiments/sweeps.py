@@ -1,5 +1,5 @@
-"""``gmm-sweep`` (Table III) and ``eps-sweep`` (Fig. 5): BIM+HFC against BIM-fitted detectors
-while one parameter moves."""
+"""``gmm-sweep`` (Table III), ``eps-sweep`` (Fig. 5) and ``weight-sweep`` (not in the paper):
+BIM+HFC against BIM-fitted detectors while one parameter moves."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from .report import Report, Table, arrow, pct
 
 GMM_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
 EPS_SWEEP = (1, 2, 4, 8, 16)  # in 1/256
-SMOKE_GMM_COMPONENTS, SMOKE_EPS_SWEEP = (1, 2), (4, 8)  # the smoke profile's short sweeps
+HFC_WEIGHTS = (0, 0.01, 0.03, 0.1, 0.3, 1)  # --hfc-weight; 0 is plain BIM, 1 the paper's lambda_l
+SMOKE_GMM_COMPONENTS, SMOKE_EPS_SWEEP, SMOKE_HFC_WEIGHTS = (1, 2), (4, 8), (0, 1)  # the smoke profile's sweeps
 
 
 def _by_detector(found: dict, metric: str) -> dict[str, list]:
@@ -76,3 +77,28 @@ def eps_sweep(config: RunConfig, out: Path) -> Report:
                                                                  f"{run.config.steps} steps at every budget"],
                   [Table("hfcbench: BIM -> BIM+HFC", ["detector", *[f"{e:g}/256" for e in budgets]], rows)],
                   [name], [slim(r) for g in found.values() for r in g])
+
+
+def weight_sweep(config: RunConfig, out: Path) -> Report:
+    """AUC after BIM+HFC and Adv. Acc for each ``--hfc-weight``: how much feature hiding the HFC
+    term buys, and at what cost in attack success (the paper fixes the weight at lambda_l = 1/C_l)."""
+    weights = SMOKE_HFC_WEIGHTS if config.profile == "smoke" else HFC_WEIGHTS
+    found = {}
+    for weight in weights:
+        run = runner(config, attacks="hfc", fit_attacks="bim", hfc_weight=weight)
+        found[weight] = records(run, out, f"weight-sweep-{weight:g}")
+    after = _by_detector(found, "auc_after")
+    first = next(iter(found.values()))
+    rows = [[d, pct(r["metrics"]["auc_before"]), *map(pct, after[d])] for d, r in
+            ((r["detector"], r) for r in first)]
+    rows.append(["Adv. Acc", pct(first[0]["metrics"]["adv_acc_before"]),
+                 *[pct(g[0]["metrics"]["adv_acc_after"]) for g in found.values()]])
+    rows.append(["n AEs", first[0]["metrics"]["n_adv_before"],
+                 *[g[0]["metrics"]["n_adv_after"] for g in found.values()]])
+    return Report("weight-sweep", f"HFC weight on {config.dataset} (not in the paper): AUC (%) after BIM+HFC for "
+                                  "each --hfc-weight", command("weight-sweep", config),
+                  [pool_note(run), budget_note(run), "weight w multiplies every lambda_l = 1/C_l of Eq. 17; w = 0 "
+                   "is plain BIM, w = 1 the paper's HFC; detectors fitted on BIM"],
+                  [Table("hfcbench (lower = better attack)", ["detector", "BIM", *[f"w={w:g}" for w in weights]],
+                         rows)],
+                  records=[slim(r, hfc_weight=w) for w, g in found.items() for r in g])
