@@ -3,8 +3,8 @@
 A key hashes every parameter that changes the cached object (dataset fingerprint, model,
 hyper-parameters, seed, hfcbench version) and the source of the code that computes it
 (:func:`source_fingerprint`), so neither a changed parameter nor an edit to that code within one
-version can return a stale object. Writes go to a temporary file that is renamed into place, so a run killed mid-write
-leaves no half file. Objects are dicts of tensors and plain values, read back with
+version can return a stale object. Writes go to a temporary file that is renamed into place, so
+a run killed mid-write leaves no half file. Objects are dicts of tensors and plain values, read back with
 ``torch.load(weights_only=True)``; fitted detectors (arbitrary estimator objects, as scikit-learn
 persists them) are pickled instead (``pickled=True``): the cache folder is the user's own, so
 never point ``--cache-dir`` at files you did not write. An object that cannot be pickled (a
