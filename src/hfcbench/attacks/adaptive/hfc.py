@@ -9,7 +9,8 @@ Mahalanobis term is added to the attack's loss (Eq. 16-17):
 
 It is an add-on: ``hfc`` alone is BIM + HFC, and ``pgd+hfc``, ``mim+hfc``, ``tim+hfc``, ``cw+hfc``
 add the same term to those attacks. ``scale`` (``--hfc-weight``, not in the paper; default 1)
-multiplies every ``lambda_l``: it trades feature hiding against the attack's own success. Mixture regularisation: :func:`hfcbench.mixtures.fit_class_mixtures`.
+multiplies every ``lambda_l``: it trades feature hiding against the attack's own success.
+Mixture regularisation: :func:`hfcbench.mixtures.fit_class_mixtures`.
 """
 
 from __future__ import annotations
