@@ -73,6 +73,16 @@ def test_ball_box_determinism_and_input_gradient_only(name, tiny_net):
     assert not tiny_net.training
 
 
+def test_batches_join_to_the_whole_batch_result(tiny_net):
+    x, y = torch.rand(7, 1, 12, 12), torch.tensor([0, 1, 0, 1, 1, 0, 1])
+    attack = build_attack("bim", tiny_net, eps=8 / 256, alpha=2 / 256, steps=3)
+    whole, batched = attack(x, y), attack.in_batches(x, y, batch_size=3)
+    torch.testing.assert_close(batched.adv, whole.adv, rtol=0, atol=1e-6)  # per-sample: BN in eval mode
+    assert torch.equal(batched.target, whole.target) and torch.equal(batched.success, whole.success)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        attack.in_batches(x, y, batch_size=0)
+
+
 def test_pgd_start_depends_on_seed(tiny_net):
     x, y = torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 0, 1])
     a = build_attack("pgd", tiny_net, eps=8 / 256, alpha=1 / 256, steps=1, seed=0)(x, y).adv

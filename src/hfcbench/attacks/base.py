@@ -19,6 +19,7 @@ from typing import ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from ..errors import InvalidParameterError
 from ..models.features import FeatureExtractor, Features, eval_mode
@@ -184,6 +185,16 @@ class Attack:
                 success = self.model(adv).argmax(1) == target
         assert (adv - x).abs().max() <= self.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
         return AttackResult(adv.cpu(), target.cpu(), success.cpu())
+
+    def in_batches(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, desc: str = "attack",
+                   progress: bool = False) -> AttackResult:
+        """The attack on ``x`` (N, C, *spatial) in batches of ``batch_size`` (each with its default
+        targets), joined into one result."""
+        if batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        parts = [self(x[first:first + batch_size], y[first:first + batch_size])
+                 for first in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False)]
+        return AttackResult(*(torch.cat([getattr(p, field) for p in parts]) for field in ("adv", "target", "success")))
 
     def __repr__(self) -> str:
         extra = "".join(f"+{type(t).__name__}" for t in self.terms)

@@ -14,7 +14,6 @@ once, so a run killed at any point and started again recomputes nothing that fin
 
 from __future__ import annotations
 
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -25,9 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..attacks import ATTACKS, BASE_ATTACKS, build_attack, is_base
+from ..attacks import ATTACKS, BASE_ATTACKS, AttackResult, build_attack, is_base
 from ..attacks.adaptive import AttackContext
-from ..attacks.adaptive.hfc import HFCTerm
+from ..attacks.adaptive.hfc import HFCTerm, check_hfc_weight
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..detectors import DETECTORS
@@ -117,9 +116,7 @@ class RunConfig:
                             ("--limit", self.limit), ("--batch-size", self.batch_size)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InvalidParameterError(f"{flag} must be a whole number >= 1, got {value!r}")
-        if not (isinstance(self.hfc_weight, (int, float)) and math.isfinite(self.hfc_weight) and self.hfc_weight >= 0):
-            raise InvalidParameterError(f"--hfc-weight must be a finite number >= 0 (1 = the paper's "
-                                        f"lambda_l = 1/C_l), got {self.hfc_weight!r}")
+        check_hfc_weight(self.hfc_weight)
 
     def with_budget(self, eps) -> "RunConfig":
         """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``
@@ -266,9 +263,9 @@ class Runner:
 
         def compute():
             start = time.perf_counter()
-            adv, target, success = self.craft(self.build(spec), images, labels, desc=f"{spec} on {pool}")
-            feats = self.extractor.extract(adv, target)
-            return {"features": feats.to_state(), "success": success, "seconds": time.perf_counter() - start}
+            result = self.craft(self.build(spec), images, labels, desc=f"{spec} on {pool}")
+            feats = self.extractor.extract(result.adv, result.target)
+            return {"features": feats.to_state(), "success": result.success, "seconds": time.perf_counter() - start}
 
         state = self._cached("aes", self._aes_key(spec, pool), compute)
         return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
@@ -285,7 +282,7 @@ class Runner:
         """
         cls = DETECTORS.get(name)
         key = self.cache_key("detector", detector=name, cls=class_fingerprint(cls),
-                        clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
+                             clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
         return self._cached("detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
                                                                 self.successful(fit_attack, "advtrain")),
                             pickled=True)
@@ -305,14 +302,10 @@ class Runner:
                           {"before": self.successful(fit_attack, "advtest"),
                            "after": self.successful(attack, "advtest")})
 
-    def craft(self, attack, images: torch.Tensor, labels: torch.Tensor, *, desc: str = "attack"):
-        """``attack`` on ``images`` in batches: (adversarial images, targets, success on the attacked model)."""
-        advs, targets, successes = [], [], []
-        batches = range(0, len(images), self.config.batch_size)
-        for first in tqdm(batches, desc=desc, disable=self.config.quiet, leave=False):
-            result = attack(images[first:first + self.config.batch_size], labels[first:first + self.config.batch_size])
-            advs.append(result.adv), targets.append(result.target), successes.append(result.success)
-        return torch.cat(advs), torch.cat(targets), torch.cat(successes)
+    def craft(self, attack, images: torch.Tensor, labels: torch.Tensor, *, desc: str = "attack") -> AttackResult:
+        """``attack`` on ``images`` in this run's batches, with a progress bar unless quiet."""
+        return attack.in_batches(images, labels, batch_size=self.config.batch_size, desc=desc,
+                                 progress=not self.config.quiet)
 
     def build(self, spec: str):
         """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures."""

@@ -46,8 +46,7 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
     for name in BASE_ATTACKS:
         if name == "fgsm":
             continue
-        adv, _, _ = run.craft(run.build(name), images, labels, desc=name)
-        changes[name] = penultimate(adv) - z
+        changes[name] = penultimate(run.craft(run.build(name), images, labels, desc=name).adv) - z
     names = list(changes)
     attack_rows = [[a, *[f"{_mean_cosine(changes[a], changes[b]):.3f}" for b in names]] for a in names]
 

@@ -53,7 +53,7 @@ def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
         for sign in (-1.0, 1.0):  # -mean raised (J_up), +mean lowered (J_down)
             attack = BIM(run.model, eps=eps, alpha=2 * eps / steps, steps=steps, seed=run.config.seed,
                          terms=[MeanActivation(layer, sign)])
-            adv, _, _ = run.craft(attack, images, labels, desc=f"stress {layer}")
+            adv = run.craft(attack, images, labels, desc=f"stress {layer}").adv
             means.append(float(run.extractor.extract(adv, labels, progress=False).layers[layer].mean()))
         base = float(clean.layers[layer].mean())
         out[layer] = (means[0] / base, means[1] / base)

@@ -33,9 +33,9 @@ def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features
                            alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components)
 
     def compute():
-        adv, target, _ = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")
-        feats = victim.extractor.extract(adv, target, progress=False)
-        return {"features": feats.to_state(), "success": feats.predictions == target}
+        result = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")
+        feats = victim.extractor.extract(result.adv, result.target, progress=False)
+        return {"features": feats.to_state(), "success": feats.predictions == result.target}
 
     state = victim.cache.get_or_compute("aes", key, compute)
     return Features.from_state(state["features"]), state["success"].numpy()

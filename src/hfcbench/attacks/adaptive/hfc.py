@@ -25,6 +25,13 @@ from ..base import LossTerm
 from .context import AttackContext, require_context
 
 
+def check_hfc_weight(scale) -> None:
+    """Refuse an HFC weight (``--hfc-weight``) that is not a finite number >= 0."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
+        raise InvalidParameterError(f"--hfc-weight must be a finite number >= 0 (1 = the paper's "
+                                    f"lambda_l = 1/C_l), got {scale!r}")
+
+
 class HFCTerm(LossTerm):
     """Hierarchical feature constraint: GMM log-likelihood of every layer's features (add-on)."""
 
@@ -34,8 +41,7 @@ class HFCTerm(LossTerm):
     def __init__(self, mixtures: dict[str, dict], *, weights: dict[str, float] | None = None, scale: float = 1.0):
         """``mixtures[layer][cls]`` is a fitted GaussianMixture; ``weights[layer]`` is lambda_l
         (default ``1 / C_l``), each multiplied by ``scale`` (>= 0; 0 leaves the base attack alone)."""
-        if not (math.isfinite(scale) and scale >= 0):
-            raise InvalidParameterError(f"the HFC weight (--hfc-weight) must be a finite number >= 0, got {scale}")
+        check_hfc_weight(scale)
         self.mixtures = mixtures
         self._converted: dict = {}
         weights = weights or {layer: 1.0 / next(iter(by_class.values())).means_.shape[1]
