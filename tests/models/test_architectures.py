@@ -4,15 +4,17 @@ import torch
 from hfcbench.errors import InvalidParameterError
 from hfcbench.models import MODELS, FeatureExtractor, build_model
 
+# hooked layers: a ResNet's stem and every block but the last (whose channel means are the
+# penultimate vector), VGG's 13 convolutional ReLUs
 CASES = [
-    ("resnet8", (1, 28, 28), 4),    # stem + 3 blocks
-    ("resnet20", (3, 28, 28), 10),  # stem + 9 blocks
-    ("resnet18", (1, 28, 28), 9),   # stem + 8 blocks
-    ("resnet50", (3, 32, 32), 17),  # stem + 16 bottlenecks
-    ("vgg16", (1, 28, 28), 13),     # 13 convolutional ReLUs
-    ("resnet18_3d", (1, 16, 16, 16), 9),
-    ("resnet8", (1, 12, 12, 12), 4),
-    ("resnet8_3d", (1, 12, 12, 12), 4),
+    ("resnet8", (1, 28, 28), 3),    # stem + 3 blocks - 1
+    ("resnet20", (3, 28, 28), 9),   # stem + 9 blocks - 1
+    ("resnet18", (1, 28, 28), 8),   # stem + 8 blocks - 1
+    ("resnet50", (3, 32, 32), 16),  # stem + 16 bottlenecks - 1
+    ("vgg16", (1, 28, 28), 13),
+    ("resnet18_3d", (1, 16, 16, 16), 8),
+    ("resnet8", (1, 12, 12, 12), 3),
+    ("resnet8_3d", (1, 12, 12, 12), 3),
 ]
 
 
@@ -32,6 +34,21 @@ def test_model_shapes_and_layers(arch, shape, n_layers):
         handle.remove()
     for name, out in raw.items():  # channel mean over every spatial axis
         torch.testing.assert_close(feats.layers[name], out.mean(tuple(range(2, out.dim()))))
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS.names()))
+def test_no_two_layers_of_any_zoo_model_are_the_same_feature(arch):
+    """Each distinct feature is hooked once: on every zoo model, no two layers of ``Features``
+    (the penultimate vector included) hold the same values (a ResNet's last block used to)."""
+    shape = (1, 12, 12, 12) if arch.endswith("_3d") else (3, 28, 28)
+    torch.manual_seed(0)
+    model = build_model(arch, shape, 2, [0.5] * shape[0], [0.25] * shape[0]).eval()
+    feats = FeatureExtractor(model).extract(torch.rand(6, *shape))
+    names = feats.layer_names
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = feats.layers[first], feats.layers[second]
+            assert a.shape != b.shape or not torch.allclose(a, b), f"{arch}: {first} and {second} are one feature"
 
 
 def test_normalisation_is_the_first_layer():

@@ -6,8 +6,11 @@ paper's 2-D backbone is ResNet-50, its 3-D one ResNet-18 with 3-D kernels, Sec. 
 of 64 pixels or less the ImageNet stem (7x7 stride 2 + max-pool) is replaced by a 3x3 stride-1
 convolution, the usual adaptation to small images.
 
-Hooked layers (:meth:`ResNet.feature_modules`): the stem and every residual block, each the
-output of a ReLU; the penultimate layer is the globally pooled vector fed to ``fc``.
+Hooked layers (:meth:`ResNet.feature_modules`): the stem and every residual block but the last,
+each the output of a ReLU; the penultimate layer is the globally pooled vector fed to ``fc``. The
+last block is not hooked because the channel means of its output *are* the penultimate vector
+(global average pooling is the channel mean): hooking both would count one feature twice (HFC
+would weigh it with ``2 lambda``, the per-layer detectors would see a collinear copy).
 """
 
 from __future__ import annotations
@@ -85,11 +88,13 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
 
     def feature_modules(self) -> "OrderedDict[str, nn.Module]":
-        """Hooked activation layers, in forward order: ``stem``, ``stage1.block0``, ..."""
+        """Hooked activation layers, in forward order: ``stem``, ``stage1.block0``, ..., every block
+        except the last (whose channel means equal the penultimate vector)."""
         out = OrderedDict(stem=self.stem)
         for i, stage in enumerate(self.stages, start=1):
             for j, block in enumerate(stage):
                 out[f"stage{i}.block{j}"] = block
+        out.popitem()
         return out
 
     @property
