@@ -10,6 +10,7 @@ import torch
 
 from hfcbench.benchmark.runner import CODE
 from hfcbench.cache import Cache, class_fingerprint, content_key, source_fingerprint
+from hfcbench.models.zoo import CHECKPOINT_CODE
 
 
 class Fitted:
@@ -84,14 +85,28 @@ def test_class_fingerprint_changes_with_the_class_source(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind, registry", [("aes", "ATTACKS"), ("detector", "DETECTORS")])
 def test_cache_keys_cover_every_module_the_computation_imports(kind, registry):
     """Every hfcbench module that the built-in attacks (detectors) import is in that kind's code
-    fingerprint, in the checkpoint's (models, datasets), or holds no numerics (errors, registry,
-    device, cache; the package ``__init__`` holds the version, which is in every key)."""
+    fingerprint, in the checkpoint's (architectures, training, datasets), or holds no numerics
+    (errors, registry, device, cache; the package ``__init__`` holds the version, which is in
+    every key)."""
     package = "hfcbench.attacks" if registry == "ATTACKS" else "hfcbench.detectors"
     out = subprocess.run([sys.executable, "-c", f"import sys; from {package} import {registry} as r; "
                           "[r.get(n) for n in r.names()]; print(*[m for m in sys.modules if m.startswith('hfcbench.')])"],
                          capture_output=True, text=True, check=True).stdout.split()
-    covered = {*CODE[kind], "models", "datasets", "errors", "registry", "device", "cache"}
+    covered = {*CODE[kind], *CHECKPOINT_CODE, "errors", "registry", "device", "cache"}
     assert len(out) > 5
     for name in out:
         parts = name.split(".")[1:]  # "hfcbench.attacks.bim" -> ["attacks", "bim"]
-        assert any(".".join(parts[:i]) in covered for i in range(1, len(parts) + 1)), f"{name} not in CODE[{kind!r}]"
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)} | {".".join([*parts, "__init__"])}
+        assert prefixes & covered, f"{name} not in CODE[{kind!r}]"
+
+
+def test_every_models_module_is_either_in_the_checkpoint_key_or_keyed_downstream():
+    """A new file under models/ must be classified: in CHECKPOINT_CODE (it shapes trained weights)
+    or features.py (feature extraction, in the keys of everything computed from a checkpoint)."""
+    from pathlib import Path
+
+    import hfcbench.models
+
+    modules = {f"models.{p.stem}" for p in Path(hfcbench.models.__file__).parent.glob("*.py")}
+    assert modules - set(CHECKPOINT_CODE) == {"models.features"}
+    assert all("models.features" in CODE[kind] for kind in CODE)

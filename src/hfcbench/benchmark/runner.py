@@ -45,11 +45,11 @@ from .results import append_record, read_records, record_key
 # The hfcbench code that computes each kind of cached object, hashed into its key (the model
 # and dataset code enter through the checkpoint key, which every key holds).
 CODE = {
-    "budget": ("attacks", "benchmark.budget"),
-    "features": (),
-    "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg"),
-    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn"),
-    "detector": ("detectors", "mixtures", "gmm", "linalg", "knn"),
+    "budget": ("attacks", "benchmark.budget", "models.features"),
+    "features": ("models.features",),
+    "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg", "models.features"),
+    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
+    "detector": ("detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
 }
 
 PROFILES = {

@@ -1,8 +1,10 @@
 """Trained classifiers on demand: load the cached checkpoint, or train and cache it.
 
 The checkpoint key hashes the dataset fingerprint, the architecture, every training
-hyper-parameter, the seed, the hfcbench version and the source of the model and dataset code. A checkpoint is a dict of tensors and plain
-values, loaded with ``torch.load(weights_only=True)``.
+hyper-parameter, the seed, the hfcbench version and the source of the code that shapes the
+trained weights (:data:`CHECKPOINT_CODE`: architectures, training, datasets). Feature extraction
+(``models/features.py``) is not in it: it enters the keys of what is computed from a checkpoint.
+A checkpoint is a dict of tensors and plain values, loaded with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ class TrainedModel:
     from_cache: bool
 
 
+# the modules whose source changes a trained checkpoint (every module of ``models`` but features.py)
+CHECKPOINT_CODE = ("models.__init__", "models.layers", "models.resnet", "models.vgg", "models.training", "models.zoo",
+                   "datasets")
+
+
 def checkpoint_key(dataset: ImageDataset, arch: str, config: TrainConfig) -> str:
     return content_key(kind="checkpoint", dataset=dataset.fingerprint, arch=arch, config=config.as_dict(),
-                       code=source_fingerprint("models", "datasets"))
+                       code=source_fingerprint(*CHECKPOINT_CODE))
 
 
 def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cache: Cache,
