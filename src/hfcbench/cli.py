@@ -103,11 +103,12 @@ def _fraction(text: str) -> float:
 
 
 RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
-            "limit", "gmm_components", "hfc_weight", "seed", "device", "batch_size", "out", "data_dir", "cache_dir")
+            "limit", "gmm_components", "hfc_weight", "noisy", "seed", "device", "batch_size", "out", "data_dir",
+            "cache_dir")
 
 
 def _run_config(args):
-    from .benchmark.runner import RunConfig
+    from .benchmark.config import RunConfig
 
     values = {}
     if args.config:
@@ -253,6 +254,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
     p.add_argument("--hfc-weight", dest="hfc_weight", type=float,
                    help="multiplies HFC's per-layer weights lambda_l = 1/C_l (default 1, the paper's)")
+    p.add_argument("--no-noisy", dest="noisy", action="store_false", default=None,
+                   help="fit detectors without noisy copies of the clean inputs as extra negatives")
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--out", help="output folder (default hfcbench-results)")
     p.add_argument("--config", help="a TOML file with the same keys as the flags")

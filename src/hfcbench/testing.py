@@ -6,9 +6,11 @@
 The checks use a planted problem (:func:`planted_features`): clean features form two class
 clusters in every layer; adversarial features are pushed towards the decision boundary and off
 the clean distribution along a fixed direction, the paper's picture of conventional AEs
-(Sec. III-A). A detector must score them higher (AUC >= ``min_auc``), score two clean samples
-alike (AUC near 0.5), return shape (N,), refuse to score before ``fit``, give the same scores
-twice under the same parameters, and leave its inputs untouched.
+(Sec. III-A). Detectors are fitted with a separate draw of clean features as the ``reference``
+(the training set's role). A detector must score them higher (AUC >= ``min_auc``), score two
+clean samples alike (AUC near 0.5), return shape (N,), refuse to score before ``fit``, give the
+same scores twice under the same parameters, and leave its inputs (the reference included)
+untouched. A detector that ignores the reference passes the same checks.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: fl
     clean, adv = planted_features(n, adversarial=False, seed=1), planted_features(n, adversarial=True, seed=2)
     test_clean, test_adv = planted_features(n, adversarial=False, seed=3), planted_features(n, adversarial=True, seed=4)
     other_clean = planted_features(n, adversarial=False, seed=5)
-    originals = [_copy(f) for f in (clean, adv, test_clean)]
+    reference = planted_features(2 * n, adversarial=False, seed=6)
+    originals = [_copy(f) for f in (clean, adv, test_clean, reference)]
 
     unfitted = cls(**params)
     try:
@@ -83,7 +86,7 @@ def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: fl
         raise AssertionError(f"{name}.score before fit must raise hfcbench.errors.NotFittedError")
 
     detector = cls(**params)
-    assert detector.fit(clean, adv) is detector, f"{name}.fit must return self"
+    assert detector.fit(clean, adv, reference=reference) is detector, f"{name}.fit must return self"
     scores = detector.score(test_clean)
     assert isinstance(scores, np.ndarray) and scores.shape == (n,), \
         f"{name}.score must return an np.ndarray of shape ({n},), got {getattr(scores, 'shape', type(scores))}"
@@ -93,9 +96,9 @@ def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: fl
     chance = auc(scores, detector.score(other_clean))
     assert abs(chance - 0.5) <= chance_band, f"{name}: clean vs clean AUC {chance:.3f} is far from 0.5"
 
-    again = cls(**params).fit(clean, adv).score(test_clean)
+    again = cls(**params).fit(clean, adv, reference=reference).score(test_clean)
     assert np.array_equal(scores, again), f"{name}: two fits with the same parameters gave different scores"
-    for original, used in zip(originals, (clean, adv, test_clean)):
+    for original, used in zip(originals, (clean, adv, test_clean, reference)):
         assert _same(original, used), f"{name} modified its input features"
     characteristics = detector.characteristics(test_clean)
     assert isinstance(characteristics, dict) and characteristics, f"{name}.characteristics must return a dict"

@@ -72,7 +72,7 @@ def test_hfc_composes_with_every_base_attack(setting, spec):
 def test_feature_guides_move_features_towards_the_guide(setting, spec):
     model, extractor, context, x, y = setting
     attack = build_attack(spec, model, context=context, eps=8 / 256, alpha=1 / 256, steps=16)
-    attack.terms[0].prepare(attack, x, 1 - y)
+    attack.terms[0].prepare(attack, x, 1 - y, torch.arange(len(x)))
     with torch.no_grad():
         before = attack.loss(x, 1 - y).mean()
     result = attack(x, y, 1 - y)
@@ -90,3 +90,28 @@ def test_statistic_aware_attacks_lower_their_statistic(setting, spec, detector_s
     term = build_attack(spec, model, context=context, **budget).terms[0]
     with torch.no_grad():
         assert term(extractor(aware.adv), aware.target).mean() < term(extractor(plain.adv), plain.target).mean()
+
+
+@pytest.mark.parametrize("spec", ["pgd", "cw", "random", "pgd+hfc"])
+def test_batch_size_never_changes_an_adversarial_example(setting, spec):
+    """Random starts, random guides and CW's kappa are functions of the seed and each input's
+    index, not of the batch it ran in: batches of 5 and of 48 give identical AEs and targets."""
+    model, _, context, x, y = setting
+    attack = build_attack(spec, model, context=context, term_params={"n_components": 2}, eps=8 / 256,
+                          alpha=1 / 256, steps=4, seed=3)
+    small, whole = attack.in_batches(x, y, batch_size=5), attack.in_batches(x, y, batch_size=48)
+    assert torch.equal(small.adv, whole.adv) and torch.equal(small.target, whole.target)
+    other_seed = build_attack(spec, model, context=context, term_params={"n_components": 2}, eps=8 / 256,
+                              alpha=1 / 256, steps=4, seed=4).in_batches(x, y, batch_size=48)
+    assert not torch.equal(other_seed.adv, whole.adv)  # each spec draws something from the seed
+
+
+def test_random_targets_follow_the_input_index_not_the_batch():
+    from hfcbench.attacks.base import choose_targets
+
+    y = torch.arange(40) % 5
+    whole = choose_targets(y, 5, seed=2)
+    parts = torch.cat([choose_targets(y[i:i + 7], 5, seed=2, index=np.arange(i, min(i + 7, 40)))
+                       for i in range(0, 40, 7)])
+    assert torch.equal(whole, parts) and (whole != y).all()
+    assert len(set(whole.tolist())) > 1 and not torch.equal(whole, choose_targets(y, 5, seed=3))

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from hfcbench.benchmark.budget import search_budget
-from hfcbench.benchmark.runner import RunConfig
+from hfcbench.benchmark.config import RunConfig
 from hfcbench.errors import InvalidParameterError
 
 

@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hfcbench.benchmark.results import read_records
-from hfcbench.benchmark.runner import attack_pairs
+from hfcbench.benchmark.config import attack_pairs
 from hfcbench.cli import main
 
 SMALL = ["--profile", "smoke", "--detectors", "maha,lid,kd", "--attacks", "hfc,closest", "--fit-attacks", "bim,pgd",
@@ -163,3 +164,72 @@ def test_plots_without_matplotlib_fail_before_any_work(monkeypatch, capsys, tmp_
     assert main(["experiment", "table1", "--profile", "smoke", "--quiet", "--out", str(tmp_path / "out")]) == 2
     assert 'pip install "hfcbench[plots]"' in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_runner(smoke_run, data_dir):
+    """A Runner on the smoke run's settings and cache (nothing is recomputed)."""
+    from hfcbench.benchmark.config import RunConfig
+    from hfcbench.benchmark.runner import Runner
+
+    root, _ = smoke_run
+    return Runner(RunConfig(profile="smoke", detectors="maha,lid,kd", attacks="hfc,closest", fit_attacks="bim,pgd",
+                            device="cpu", quiet=True, cache_dir=str(root / "cache"), data_dir=str(data_dir)))
+
+
+def test_ae_and_detector_keys_follow_every_setting_that_changes_them(smoke_runner):
+    from dataclasses import replace
+
+    run = smoke_runner
+    key = run.aes_key
+
+    def with_config(**changes):
+        original = run.config
+        run.config = replace(original, **changes)
+        try:
+            return key("bim+hfc", "advtest"), key("bim", "advtest"), run.detector_key("maha", "bim")
+        finally:
+            run.config = original
+
+    hfc, bim, maha = with_config()
+    assert with_config(eps=4 / 256)[0] != hfc and with_config(eps=4 / 256)[1] != bim
+    assert with_config(hfc_weight=0.5)[0] != hfc and with_config(hfc_weight=0.5)[1] == bim  # BIM has no HFC
+    assert with_config(gmm_components=3)[0] != hfc and with_config(steps=4)[1] != bim
+    assert with_config(noisy=False)[2] != maha
+    assert with_config(batch_size=7) == (hfc, bim, maha)  # batching changes no AE (tests/attacks)
+    assert key("bim+hfc", "advtest", substitute="other-model") != hfc
+
+
+def test_noisy_copies_match_the_aes_mean_perturbation(smoke_runner):
+    from hfcbench.benchmark.noise import perturbation_l2
+
+    images, _, _ = smoke_runner.pool("advtrain")
+    _, success, _ = smoke_runner.adversarial("bim", "advtrain")
+    adv = smoke_runner.adversarial_images("bim", "advtrain")
+    expected = perturbation_l2(images[success], adv[success]).mean().item()
+    noisy = smoke_runner.noisy_features("bim")
+    assert noisy.meta["noise_l2"] == pytest.approx(expected) and expected > 0
+    assert len(noisy) == len(images)
+
+
+def test_detectors_take_class_statistics_from_the_training_set(smoke_runner):
+    """MAHA's class means are the training images' per-class means (true labels), not AdvTrain's."""
+    maha = smoke_runner.fitted_detector("maha", "bim")
+    train = smoke_runner.context().reference
+    labels = train.labels.numpy()
+    for layer, means in maha.means_.items():
+        f = train.array(layer)
+        expected = np.stack([f[labels == c].mean(0) for c in np.unique(labels)])
+        np.testing.assert_allclose(means.numpy(), expected, rtol=1e-10)
+
+
+def test_records_of_other_settings_are_kept_apart(smoke_run, tmp_path, capsys):
+    root, _ = smoke_run
+    records = read_records([root / "out" / "results.jsonl"])
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({**r, "params": {**r["params"], "eps": 4 / 256}}) + "\n" for r in records))
+    merged = read_records([root / "out" / "results.jsonl", other])
+    assert len(merged) == 2 * len(records)
+    assert main(["leaderboard", str(root / "out" / "results.jsonl"), str(other)]) == 0
+    text = capsys.readouterr().out
+    assert "[eps=4/256]" in text and "[eps=8/256]" in text

@@ -38,7 +38,7 @@ def test_the_kit_catches_a_wrong_shape():
 
 @pytest.mark.parametrize("name,params,needle", [
     ("lid", {"k": 1}, "parameter k must be"),
-    ("lid", {"batch_size": 10}, "parameter batch_size must be larger than k=20"),
+    ("lid", {"batch_size": 10}, "parameter batch_size must be an int larger than k=20"),
     ("kd", {"bandwidth": -1.0}, "parameter bandwidth"),
     ("bu", {"drop_rate": 1.5}, "parameter drop_rate"),
     ("svm", {"C": 0}, "parameter C"),
@@ -55,6 +55,34 @@ def test_nan_features_give_a_clear_error():
     adv.layers["block1"][3, 2] = float("nan")
     with pytest.raises(InvalidParameterError, match="adv features: layer 'block1' holds NaN"):
         DETECTORS.get("maha")().fit(clean, adv)
+
+
+def test_a_detector_that_ignores_the_reference_keeps_working():
+    """A plugin written before ``reference`` existed (``_fit(clean, adv, noisy)``) passes the kit and
+    is fitted with and without a reference alike."""
+    import numpy as np
+
+    from hfcbench.detectors.base import Detector
+
+    class OldStyle(Detector):
+        requires = frozenset({"penultimate"})
+
+        def _fit(self, clean, adv, noisy):  # distance to the nearest clean class centroid
+            z, labels = clean.array("penultimate"), clean.labels.numpy()
+            self.centres_ = np.stack([z[labels == c].mean(0) for c in np.unique(labels)])
+
+        def characteristics(self, feats):
+            z = feats.array("penultimate")
+            return {"penultimate": np.linalg.norm(z[:, None] - self.centres_[None], axis=2).min(1)}
+
+        def _score(self, feats):
+            return self.characteristics(feats)["penultimate"]
+
+    assert check_detector(OldStyle)["planted"] >= 0.9
+    clean, adv = planted_features(60, adversarial=False, seed=0), planted_features(60, adversarial=True, seed=1)
+    reference = planted_features(60, adversarial=False, seed=2)
+    np.testing.assert_array_equal(OldStyle().fit(clean, adv, reference=reference).score(adv),
+                                  OldStyle().fit(clean, adv).score(adv))
 
 
 def test_detectors_are_detector_subclasses():

@@ -16,11 +16,12 @@ from hfcbench.detectors.maha import MAHA
 from hfcbench.models.features import Features
 
 
-def features(layers: dict, logits=None, weight=None, bias=None) -> Features:
+def features(layers: dict, logits=None, weight=None, bias=None, labels=None) -> Features:
     layers = OrderedDict((k, torch.as_tensor(np.asarray(v, dtype=np.float64))) for k, v in layers.items())
     n = len(next(iter(layers.values())))
     logits = torch.zeros(n, 2, dtype=torch.float64) if logits is None else torch.as_tensor(logits)
-    return Features(logits, layers, None, weight, bias)
+    labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return Features(logits, layers, labels, weight, bias)
 
 
 def test_lid_by_hand():
@@ -34,9 +35,10 @@ def test_lid_characteristic_on_a_line():
     # one reference minibatch of points at 1..25 on a line; the query at 0 sees r_i = i (k = 20)
     ref = np.zeros((25, 3))
     ref[:, 0] = np.arange(1, 26)
-    clean = features({"penultimate": ref})
-    adv = features({"penultimate": ref + 0.5})
-    lid = LID(k=20, batch_size=21).fit(clean, adv)
+    rng = np.random.default_rng(0)
+    clean = features({"penultimate": rng.normal(size=(30, 3))})
+    adv = features({"penultimate": rng.normal(size=(30, 3)) + 5})
+    lid = LID(k=20, batch_size=21).fit(clean, adv, reference=features({"penultimate": ref}))
     value = lid.characteristics(features({"penultimate": np.zeros((1, 3))}))["penultimate"][0]
     assert value == pytest.approx(-1.0 / np.mean(np.log(np.arange(1, 21) / 20)))
 
@@ -46,22 +48,23 @@ def test_lid_skips_duplicates_instead_of_log_zero():
     ref = rng.normal(size=(50, 4))
     ref[10:15] = ref[0]                       # five duplicates of one point
     clean, adv = features({"penultimate": ref}), features({"penultimate": ref + 3})
-    lid = LID(k=5, batch_size=50).fit(clean, adv)
+    lid = LID(k=5, batch_size=50).fit(clean, adv, reference=features({"penultimate": ref}))
     values = lid.characteristics(features({"penultimate": ref[:1]}))["penultimate"]
     assert np.isfinite(values).all() and values[0] > 0
 
 
-def test_kd_matches_sklearn_kernel_density():
+def test_kd_matches_sklearn_kernel_density_on_the_reference_set():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(80, 5))
-    logits = np.stack([z[:, 0], -z[:, 0]], 1)  # predicted class = sign of the first feature
-    clean = features({"penultimate": z}, logits)
-    kd = KD(bandwidth=0.7).fit(clean, clean)
+    labels = (z[:, 1] > 0).astype(int)  # the reference's true classes (not the logits' argmax)
+    reference = features({"penultimate": z}, np.zeros((80, 2)), labels=labels)
+    fit_clean = features({"penultimate": rng.normal(size=(40, 5)) + 9})  # far away: must not matter
+    kd = KD(bandwidth=0.7).fit(fit_clean, fit_clean, reference=reference)
     query = rng.normal(size=(30, 5))
-    q_logits = np.stack([query[:, 0], -query[:, 0]], 1)
+    q_logits = np.stack([query[:, 0], -query[:, 0]], 1)  # queries are grouped by predicted class
     got = kd.characteristics(features({"penultimate": query}, q_logits))["kernel_density"]
     for cls in (0, 1):
-        reference = z[logits.argmax(1) == cls]
+        reference = z[labels == cls]
         rows = q_logits.argmax(1) == cls
         expected = KernelDensity(bandwidth=0.7).fit(reference).score_samples(query[rows])
         np.testing.assert_allclose(got[rows], expected, rtol=1e-10)
@@ -89,13 +92,13 @@ def test_bu_formula_and_limits():
     np.testing.assert_allclose(no_dropout, 0.0, atol=1e-13)
 
 
-def test_maha_matches_numpy_inverse():
+def test_maha_matches_numpy_inverse_on_the_reference_set():
     rng = np.random.default_rng(3)
     f = rng.normal(size=(120, 6)) @ rng.normal(size=(6, 6))
     labels = (f[:, 0] > 0).astype(int)
-    logits = np.stack([1.0 - labels, labels.astype(float)], 1)
-    clean = features({"layer": f}, logits)
-    maha = MAHA(shrinkage=0.0).fit(clean, features({"layer": f + 5}, logits))
+    reference = features({"layer": f}, np.zeros((120, 2)), labels=labels)
+    clean = features({"layer": rng.normal(size=(50, 6))}, np.tile([1.0, 0.0], (50, 1)))
+    maha = MAHA(shrinkage=0.0).fit(clean, features({"layer": rng.normal(size=(50, 6)) + 5}), reference=reference)
     query = rng.normal(size=(10, 6))
     got = maha.characteristics(features({"layer": query}, np.zeros((10, 2))))["layer"]
     means = np.stack([f[labels == c].mean(0) for c in (0, 1)])
@@ -108,9 +111,9 @@ def test_maha_matches_numpy_inverse():
 def test_hfc_score_is_mahalanobis_of_the_most_likely_component():
     rng = np.random.default_rng(4)
     z = np.concatenate([rng.normal(size=(150, 3)), rng.normal(size=(150, 3)) + 6])
-    logits = np.tile([1.0, 0.0], (300, 1))  # every sample predicted as class 0
-    clean = features({"penultimate": z}, logits)
-    hfc = HFC(n_components=2, reg=1e-6).fit(clean, clean)
+    reference = features({"penultimate": z}, np.tile([0.0, 1.0], (300, 1)), labels=np.zeros(300))  # true class 0
+    clean = features({"penultimate": rng.normal(size=(20, 3)) - 10})
+    hfc = HFC(n_components=2, reg=1e-6).fit(clean, clean, reference=reference)
     query = rng.normal(size=(20, 3)) * 3 + 3
     got = hfc.characteristics(features({"penultimate": query}, np.tile([1.0, 0.0], (20, 1))))["penultimate"]
     gmm = hfc.mixtures_[0]
@@ -122,3 +125,32 @@ def test_hfc_score_is_mahalanobis_of_the_most_likely_component():
     # the mixture found the two clusters
     sk = SkGMM(2, random_state=0).fit(z)
     np.testing.assert_allclose(np.sort(means[:, 0]), np.sort(sk.means_[:, 0]), atol=1e-3)
+
+
+def test_lid_fit_and_test_characteristics_follow_one_distribution():
+    """Issue: LID fitted on AEs measured against minibatches holding their own sources. On a planted
+    problem (clean points on a 3-D subspace of R^12, AEs = their source plus a small off-subspace
+    step) the detector's AUC on its own fit data and on fresh test pairs must agree, which holds
+    with a separate reference set (the training set's role) and fails with the fit's own clean
+    features as reference."""
+    from hfcbench.benchmark.metrics import auc
+
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(3, 12))
+
+    def pairs(n):
+        clean = rng.normal(size=(n, 3)) @ basis
+        return features({"layer": clean}), features({"layer": clean + 0.2 * rng.normal(size=(n, 12))})
+
+    (fit_clean, fit_adv), (test_clean, test_adv) = pairs(300), pairs(300)
+    reference = features({"layer": rng.normal(size=(600, 3)) @ basis})
+
+    def gap(lid):
+        on_fit = auc(lid.score(fit_clean), lid.score(fit_adv))
+        return on_fit, abs(on_fit - auc(lid.score(test_clean), lid.score(test_adv)))
+
+    on_fit, faithful = gap(LID(k=20).fit(fit_clean, fit_adv, reference=reference))
+    assert faithful <= 0.05 and on_fit > 0.55  # (0.648 and 0.659 here: AEs are detected, alike)
+    with pytest.warns(UserWarning, match="leaked neighbour"):
+        _, leaky = gap(LID(k=20).fit(fit_clean, fit_adv))
+    assert leaky > 0.05  # the old behaviour (0.520 on the fit data, 0.636 on fresh pairs)

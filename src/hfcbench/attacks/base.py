@@ -10,6 +10,9 @@ All attacks are *targeted* (paper Sec. II, footnote 3) and L-inf bounded: an adv
   Base attacks use cross-entropy to the target (or the CW margin); add-ons such as HFC append
   their term, which is how ``mim+hfc`` is MIM with one more term, not a copy of MIM.
 * Only the input gradient is computed (``torch.autograd.grad`` w.r.t. ``x``).
+* Every random choice (a random start, a random target class, a random guide) is drawn per input
+  from ``(seed, index)`` (:mod:`hfcbench.seeding`), where ``index`` is the input's position in
+  the set attacked: batching never changes an adversarial example.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InvalidParameterError
 from ..models.features import FeatureExtractor, Features, eval_mode
+from ..seeding import per_input_integers
 
 
 class LossTerm:
@@ -36,8 +41,9 @@ class LossTerm:
     needs_layers: ClassVar[bool] = False
     replaces_objective: ClassVar[bool] = False
 
-    def prepare(self, attack: "Attack", x: torch.Tensor, target: torch.Tensor) -> None:
-        """Per-batch set-up from the clean inputs ``x`` (default: nothing)."""
+    def prepare(self, attack: "Attack", x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
+        """Per-batch set-up from the clean inputs ``x`` (N, ...), their targets and their
+        positions ``index`` (N,) in the attacked set, which seed any random choice (default: nothing)."""
 
     def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -81,9 +87,10 @@ class AttackResult:
 
 
 def choose_targets(labels: torch.Tensor, num_classes: int, *, seed: int = 0, mode: str = "random",
-                   logits: torch.Tensor | None = None) -> torch.Tensor:
-    """Target class per input: the other class for binary tasks; for more classes a seeded random
-    wrong class (``mode="random"``) or the least-likely class (``mode="least_likely"``, needs logits)."""
+                   logits: torch.Tensor | None = None, index=None) -> torch.Tensor:
+    """Target class per input: the other class for binary tasks; for more classes a random wrong
+    class drawn from ``(seed, index)`` per input (``mode="random"``; ``index`` defaults to
+    ``0..N-1``) or the least-likely class (``mode="least_likely"``, needs logits)."""
     if num_classes == 2:
         return 1 - labels
     if mode == "least_likely":
@@ -92,8 +99,8 @@ def choose_targets(labels: torch.Tensor, num_classes: int, *, seed: int = 0, mod
         return logits.argmin(1)
     if mode != "random":
         raise InvalidParameterError(f"target mode must be 'random' or 'least_likely', got {mode!r}")
-    generator = torch.Generator().manual_seed(seed)
-    shift = torch.randint(1, num_classes, labels.shape, generator=generator)
+    index = np.arange(len(labels)) if index is None else np.asarray(index)
+    shift = torch.from_numpy(per_input_integers(num_classes - 1, seed, index, "target") + 1)
     return (labels.cpu() + shift) % num_classes
 
 
@@ -158,29 +165,49 @@ class Attack:
         return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0.0, 1.0)
 
     # -- the maths (subclasses) ----------------------------------------------------------------------
-    def perturb(self, x: torch.Tensor, target: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def perturb(self, x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The adversarial inputs for ``x`` (N, C, *spatial); ``index`` (N,) seeds random choices."""
         raise NotImplementedError
 
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Set data-dependent constants from every input of one call (``x`` on the model's device),
+        before any batch is attacked (default: nothing; CW measures its kappa here)."""
+
     # -- bookkeeping -----------------------------------------------------------------------------
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None) -> AttackResult:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
+                 index=None) -> AttackResult:
         """Attack a batch: ``x`` (N, C, *spatial) in [0, 1], ``y`` (N,) true labels, ``target``
-        (N,) classes to reach (default: :func:`choose_targets`)."""
+        (N,) classes to reach (default: :func:`choose_targets`), ``index`` (N,) the inputs'
+        positions in the attacked set (default ``0..N-1``), which seed every random choice."""
+        self._begin(x)
+        return self._attack(x, y, target, np.arange(len(x)) if index is None else np.asarray(index))
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _begin(self, x: torch.Tensor) -> None:
+        """Check every input of one call, then :meth:`calibrate` on them."""
         if x.ndim not in (4, 5):
             raise InvalidParameterError(f"x must be (N, C, H, W) or (N, C, D, H, W), got {tuple(x.shape)}")
         if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
             raise InvalidParameterError("x must be finite and in [0, 1] (normalisation belongs inside the model)")
-        device = next(self.model.parameters()).device
+        with eval_mode(self.model):
+            self.calibrate(x.detach().to(self._device()))
+
+    def _attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, index: np.ndarray) -> AttackResult:
+        """One batch, after :meth:`calibrate` has seen every input of the call."""
+        device = self._device()
         x = x.detach().to(device)
+        index = torch.as_tensor(index, dtype=torch.long)
         with eval_mode(self.model):
             if target is None:
                 with torch.no_grad():
                     num_classes = self.model(x[:1]).shape[1]
-                target = choose_targets(y, num_classes, seed=self.seed)
+                target = choose_targets(y, num_classes, seed=self.seed, index=index.numpy())
             target = target.to(device)
-            generator = torch.Generator(device=device).manual_seed(self.seed)
             for term in self.terms:
-                term.prepare(self, x, target)
-            adv = self.project(self.perturb(x, target, generator).detach(), x)
+                term.prepare(self, x, target, index)
+            adv = self.project(self.perturb(x, target, index).detach(), x)
             with torch.no_grad():
                 success = self.model(adv).argmax(1) == target
         assert (adv - x).abs().max() <= self.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
@@ -188,11 +215,13 @@ class Attack:
 
     def in_batches(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, desc: str = "attack",
                    progress: bool = False) -> AttackResult:
-        """The attack on ``x`` (N, C, *spatial) in batches of ``batch_size`` (each with its default
-        targets), joined into one result."""
+        """The attack on ``x`` (N, C, *spatial) in batches of ``batch_size``, joined into one
+        result: the same as ``attack(x, y)`` in one batch, whatever ``batch_size``."""
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
-        parts = [self(x[first:first + batch_size], y[first:first + batch_size])
+        self._begin(x)
+        parts = [self._attack(x[first:first + batch_size], y[first:first + batch_size], None,
+                              np.arange(first, min(first + batch_size, len(x))))
                  for first in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False)]
         return AttackResult(*(torch.cat([getattr(p, field) for p in parts]) for field in ("adv", "target", "success")))
 

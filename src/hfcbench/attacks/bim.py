@@ -17,24 +17,24 @@ class BIM(Attack):
 
     name = "bim"
 
-    def start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The first iterate ``x*_0`` (BIM: the clean input)."""
+    def start(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The first iterate ``x*_0`` (BIM: the clean input); ``index`` (N,) seeds random starts."""
         return x.clone()
 
     def direction(self, grad: torch.Tensor, state):
         """The step direction from the gradient, and the state carried to the next step."""
         return grad.sign(), state
 
-    def iterates(self, x, target, generator):
+    def iterates(self, x, target, index):
         """Yield ``x*_1, ..., x*_T`` (callers inspecting the path, e.g. the gradient-consistency
         experiment, run it inside :func:`~hfcbench.models.features.eval_mode`)."""
-        x_adv, state = self.start(x, generator), None
+        x_adv, state = self.start(x, index), None
         for _ in range(self.steps):
             step, state = self.direction(self.gradient(x_adv, target), state)
             x_adv = self.project(x_adv - self.alpha * step, x)
             yield x_adv
 
-    def perturb(self, x, target, generator):
-        for x_adv in self.iterates(x, target, generator):
+    def perturb(self, x, target, index):
+        for x_adv in self.iterates(x, target, index):
             pass
         return x_adv

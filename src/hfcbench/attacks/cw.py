@@ -4,7 +4,8 @@ minimised by PGD.
     J = max( max_{k != c} l_k - l_c, -kappa )
 
 ``kappa`` is, as the paper's footnote 4 says, the average difference between the largest and
-the second-largest logit; by default it is measured on the clean inputs being attacked.
+the second-largest logit; by default it is measured on all the clean inputs of one call (the
+whole set given to ``in_batches``), so batching does not change it.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ class CW(PGD):
     def classification_terms(self):
         return [CWMargin(self._kappa)]
 
-    def perturb(self, x, target, generator):
-        if self.kappa is None:
-            with torch.no_grad():
-                self._kappa = mean_logit_gap(self.model(x))
-        else:
+    def calibrate(self, x):
+        if self.kappa is not None:
             self._kappa = self.kappa
-        return super().perturb(x, target, generator)
+            return
+        with torch.no_grad():
+            self._kappa = mean_logit_gap(torch.cat([self.model(x[i:i + 512]) for i in range(0, len(x), 512)]))

@@ -17,5 +17,5 @@ class FGSM(Attack):
         kwargs.setdefault("steps", 1)
         super().__init__(model, **kwargs)
 
-    def perturb(self, x, target, generator):
+    def perturb(self, x, target, index):
         return x - self.eps * self.gradient(x, target).sign()

@@ -13,13 +13,19 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..errors import HfcbenchError
-from .results import KEY_FIELDS, record_key
+from .results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
 
 
 def make_baseline(records: list[dict]) -> dict:
     return {"fields": list(KEY_FIELDS),
-            "entries": [{"key": list(record_key(r)), "auc_before": r["metrics"].get("auc_before"),
-                         "auc_after": r["metrics"].get("auc_after")} for r in records]}
+            "entries": [{"key": [r[f] for f in KEY_FIELDS], "settings": dict(settings(r)),
+                         "auc_before": r["metrics"].get("auc_before"), "auc_after": r["metrics"].get("auc_after")}
+                        for r in records]}
+
+
+def _entry_key(entry: dict) -> tuple:
+    stored = entry.get("settings") or {}
+    return (*entry["key"], tuple((field, stored.get(field)) for field in SETTING_FIELDS))
 
 
 def load_baseline(path) -> dict:
@@ -38,8 +44,7 @@ def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool
     current = {record_key(r): r["metrics"] for r in records}
     rows, passed = [], True
     for entry in baseline["entries"]:
-        key = tuple(entry["key"])
-        metrics = current.get(key)
+        metrics = current.get(_entry_key(entry))
         for metric, worse in (("auc_before", -1), ("auc_after", +1)):
             old = entry.get(metric)
             new = None if metrics is None else metrics.get(metric)
@@ -50,7 +55,7 @@ def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool
             else:
                 status = "FAIL" if (new - old) * worse > tolerance else "ok"
             passed &= status == "ok"
-            rows.append([*key, metric, f"{old:.4f}", "-" if new is None else f"{new:.4f}",
+            rows.append([*entry["key"], metric, f"{old:.4f}", "-" if new is None else f"{new:.4f}",
                          "-" if new is None else f"{new - old:+.4f}", status])
     headers = [*KEY_FIELDS, "metric", "baseline", "now", "change", "status"]
     return passed, tabulate(rows, headers=headers)

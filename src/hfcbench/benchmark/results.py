@@ -12,6 +12,10 @@ A record describes one (dataset, model, fit attack, evaluated attack, detector, 
 
 Metrics are numbers, never strings; ``null`` marks a metric that could not be computed (e.g. no
 successful AE).
+
+A record's key is its cell (:data:`KEY_FIELDS`) *and* the settings that change its numbers
+(:data:`SETTING_FIELDS`, read from ``params``): merging two runs of one cell under another budget,
+M, HFC weight or noise setting keeps both, never one silently.
 """
 
 from __future__ import annotations
@@ -23,10 +27,18 @@ from pathlib import Path
 from ..errors import HfcbenchError
 
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
+SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy")
+
+
+def settings(record: dict) -> tuple:
+    """``((field, value), ...)`` of the record's :data:`SETTING_FIELDS`, in that order."""
+    params = record.get("params") or {}
+    return tuple((field, params.get(field)) for field in SETTING_FIELDS)
 
 
 def record_key(record: dict) -> tuple:
-    return tuple(record[field] for field in KEY_FIELDS)
+    """The cell and its settings: ``(*KEY_FIELDS values, settings(record))``."""
+    return (*(record[field] for field in KEY_FIELDS), settings(record))
 
 
 def append_record(path: Path, record: dict) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..attacks import ATTACKS, BASE_ATTACKS, AttackResult, build_attack, is_base
+from ..attacks import BASE_ATTACKS, AttackResult, build_attack, is_base
 from ..attacks.adaptive import AttackContext
-from ..attacks.adaptive.hfc import HFCTerm, check_hfc_weight
+from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..detectors import DETECTORS
@@ -36,8 +36,10 @@ from ..gmm import GaussianMixture
 from ..models import DEFAULT_MODEL, FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_or_train
+from .config import SMOKE_BY_DIMS, RunConfig, attack_pairs
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .metrics import auc, success_rate, tpr_at_tnr
+from .noise import noisy_copies, perturbation_l2
 from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
@@ -45,116 +47,15 @@ from .results import append_record, read_records, record_key
 # The hfcbench code that computes each kind of cached object, hashed into its key (the model
 # and dataset code enter through the checkpoint key, which every key holds).
 CODE = {
+    "noisy": ("benchmark.noise", "seeding", "models.features"),
     "budget": ("attacks", "benchmark.budget", "models.features"),
     "features": ("models.features",),
     "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg", "models.features"),
-    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
+    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features"),
     "detector": ("detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
 }
 
-PROFILES = {
-    # a tiny run for tests: seconds of training, few samples, few steps
-    "smoke": dict(model=None, epochs=None, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2),
-    # the CPU default: the budget found by --eps auto, 16 steps of alpha = 2 eps / 16
-    "quick": dict(model=None, epochs=15, limit=None, eps="auto", alpha=None, steps=16,
-                  gmm_components=16),
-    # the paper's hyper-parameters (Sec. V-A): eps 1/256, alpha 0.02/256, T = 2 eps / alpha
-    "paper": dict(model=None, epochs=15, limit=None, eps=1 / 256, alpha=0.02 / 256, steps=None,
-                  gmm_components=16),
-}
-# the smoke profile's (architecture, epochs) by the data's spatial dims: 2 epochs leave a 3-D model
-# predicting one class only
-SMOKE_BY_DIMS = {2: ("resnet8", 2), 3: ("resnet8_3d", 4)}
 BUDGET_SEARCH_POOL = 512  # --eps auto attacks at most this many pool images
-TABLE2_ATTACKS = ("random", "closest", "kde", "lid")
-
-
-@dataclass
-class RunConfig:
-    """Every parameter of a run; all of it goes into each record and into the cache keys."""
-
-    dataset: str = "pneumoniamnist"
-    model: str | None = None
-    detectors: str = "all"
-    attacks: str = "hfc,closest"
-    fit_attacks: str = "bim,pgd,mim,tim,cw"
-    profile: str = "quick"
-    eps: float | str | None = None
-    alpha: float | None = None
-    steps: int | None = None
-    epochs: int | None = None
-    limit: int | None = None
-    gmm_components: int | None = None
-    hfc_weight: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 64
-    out: str = "hfcbench-results"
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    no_cache: bool = False
-    quiet: bool = False
-    plugins: list[str] = field(default_factory=list)
-
-    def resolved(self) -> "RunConfig":
-        """Profile defaults filled in for every parameter left unset; with ``eps="auto"`` the
-        budget stays open until :meth:`with_budget` is given the searched value."""
-        if self.profile not in PROFILES:
-            raise InvalidParameterError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
-        filled = {k: v for k, v in PROFILES[self.profile].items() if getattr(self, k) is None}
-        config = replace(self, **filled)
-        config._check_ranges()
-        if config.eps == "auto":
-            if config.steps is None:
-                raise InvalidParameterError("--eps auto needs --steps (alpha is then 2 eps / steps)")
-            return config
-        return config.with_budget(config.eps)
-
-    def _check_ranges(self) -> None:
-        """Out-of-range numbers are refused here, before any training or attack."""
-        for flag, value in (("--gmm-components", self.gmm_components), ("--epochs", self.epochs),
-                            ("--limit", self.limit), ("--batch-size", self.batch_size)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidParameterError(f"{flag} must be a whole number >= 1, got {value!r}")
-        check_hfc_weight(self.hfc_weight)
-
-    def with_budget(self, eps) -> "RunConfig":
-        """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``
-        (the paper's ``T = 2 eps / alpha``)."""
-        if isinstance(eps, str) or not 0 < eps <= 1:
-            raise InvalidParameterError(f"--eps must be 'auto' or in (0, 1] (e.g. 1/256), got {eps!r}")
-        if self.alpha is None and self.steps is None:
-            raise InvalidParameterError("give --alpha or --steps (the other follows from T = 2 eps / alpha)")
-        alpha = 2 * eps / self.steps if self.alpha is None else self.alpha
-        steps = max(1, round(2 * eps / alpha)) if self.steps is None else self.steps
-        if not 0 < alpha <= 1 or steps < 1:
-            raise InvalidParameterError(f"need 0 < alpha <= 1 and steps >= 1; got alpha={alpha}, steps={steps}")
-        return replace(self, eps=float(eps), alpha=float(alpha), steps=int(steps))
-
-
-def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
-    """``(fit attack, evaluated attack)`` pairs for ``--attacks``.
-
-    ``hfc`` -> each fit attack with its HFC version; ``random``/``closest``/``kde``/``lid`` -> BIM
-    with that attack; ``b+term`` -> ``b`` with it; a base attack ``b`` -> ``b`` with itself.
-    ``all`` = every adaptive attack.
-    """
-    names = ["hfc", *TABLE2_ATTACKS] if attacks.strip().lower() == "all" else \
-        [a.strip().lower() for a in attacks.split(",") if a.strip()]
-    pairs = []
-    for name in names:
-        parts = name.split("+")
-        for part in parts:
-            ATTACKS.get(part)  # unknown names fail here, with suggestions
-        if name == "hfc":
-            pairs += [(b, f"{b}+hfc") for b in fit_attacks]
-        elif len(parts) > 1:
-            pairs.append((parts[0] if is_base(parts[0]) else "bim", name))
-        elif is_base(name):
-            pairs.append((name, name))
-        else:
-            pairs.append(("bim", name))
-    return list(dict.fromkeys(pairs))
 
 
 class Runner:
@@ -251,41 +152,77 @@ class Runner:
         images, labels, index = self.pool(pool)
         return self.features(images, labels, part=pool, index=index.tolist())
 
-    def _aes_key(self, spec: str, pool: str) -> str:
+    def aes_key(self, spec: str, pool: str, **extra) -> str:
+        """Content key of the AEs of ``spec`` on ``pool``: every setting that changes them (``extra``:
+        e.g. the substitute model of a transfer attack)."""
         c = self.config
+        hfc = {"m": c.gmm_components, "hfc_weight": c.hfc_weight} if "hfc" in spec.split("+") else {}
         return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
-                         alpha=c.alpha, steps=c.steps, seed=c.seed,
-                              **({"m": c.gmm_components, "hfc_weight": c.hfc_weight} if "hfc" in spec else {}))
+                              alpha=c.alpha, steps=c.steps, seed=c.seed, **hfc, **extra)
 
     def adversarial(self, spec: str, pool: str) -> tuple[Features, np.ndarray, float]:
         """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds."""
+        state = self._aes_state(spec, pool)
+        return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
+
+    def adversarial_images(self, spec: str, pool: str) -> torch.Tensor:
+        """(N, C, *spatial) AEs of ``spec`` on ``pool``, successful or not, in pool order."""
+        return self._aes_state(spec, pool)["adv"]
+
+    def _aes_state(self, spec: str, pool: str) -> dict:
         images, labels, _ = self.pool(pool)
 
         def compute():
             start = time.perf_counter()
             result = self.craft(self.build(spec), images, labels, desc=f"{spec} on {pool}")
             feats = self.extractor.extract(result.adv, result.target)
-            return {"features": feats.to_state(), "success": result.success, "seconds": time.perf_counter() - start}
+            return {"features": feats.to_state(), "success": result.success, "adv": result.adv,
+                    "seconds": time.perf_counter() - start}
 
-        state = self._cached("aes", self._aes_key(spec, pool), compute)
-        return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
+        return self._cached("aes", self.aes_key(spec, pool), compute)
 
     def successful(self, spec: str, pool: str) -> Features:
         """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier."""
         feats, success, _ = self.adversarial(spec, pool)
         return feats.subset(np.flatnonzero(success))
 
-    def fitted_detector(self, name: str, fit_attack: str):
-        """Detector ``name`` fitted on AdvTrain clean vs successful ``fit_attack`` AEs (cached).
+    def noisy_features(self, fit_attack: str) -> Features:
+        """Features of noisy copies of the AdvTrain images, with Gaussian noise of the mean L2 norm
+        of the successful ``fit_attack`` AEs' perturbations (:mod:`hfcbench.benchmark.noise`);
+        that norm is in ``meta["noise_l2"]``."""
+        images, labels, index = self.pool("advtrain")
+        key = self.cache_key("noisy", aes=self.aes_key(fit_attack, "advtrain"), seed=self.config.seed)
 
-        Raises :class:`HfcbenchError` when the detector cannot be fitted on these features.
-        """
-        cls = DETECTORS.get(name)
-        key = self.cache_key("detector", detector=name, cls=class_fingerprint(cls),
-                             clean=self.pool("advtrain")[2].tolist(), adv=self._aes_key(fit_attack, "advtrain"))
-        return self._cached("detectors", key, lambda: cls().fit(self.clean_features("advtrain"),
-                                                                self.successful(fit_attack, "advtrain")),
-                            pickled=True)
+        def compute():
+            success = torch.as_tensor(self.adversarial(fit_attack, "advtrain")[1])
+            norms = perturbation_l2(images[success], self.adversarial_images(fit_attack, "advtrain")[success])
+            l2 = float(norms.mean()) if len(norms) else 0.0
+            noisy = noisy_copies(images, l2, seed=self.config.seed, index=index)
+            feats = self.extractor.extract(noisy, labels, progress=not self.config.quiet, desc="noisy copies")
+            return {"features": feats.to_state(), "l2": l2}
+
+        state = self._cached("noisy", key, compute)
+        feats = Features.from_state(state["features"])
+        feats.meta["noise_l2"] = float(state["l2"])
+        return feats
+
+    def detector_key(self, name: str, fit_attack: str) -> str:
+        """Content key of detector ``name`` fitted against ``fit_attack`` under this run's settings."""
+        c = self.config
+        return self.cache_key("detector", detector=name, cls=class_fingerprint(DETECTORS.get(name)),
+                              clean=self.pool("advtrain")[2].tolist(), adv=self.aes_key(fit_attack, "advtrain"),
+                              reference="train", noisy=c.noisy)
+
+    def fitted_detector(self, name: str, fit_attack: str):
+        """Detector ``name`` fitted on AdvTrain clean (and, unless ``--no-noisy``, noisy) inputs
+        against the successful ``fit_attack`` AEs, with the training-set features as its reference
+        (cached). Raises :class:`HfcbenchError` when it cannot be fitted on these features."""
+        def fit():
+            noisy = self.noisy_features(fit_attack) if self.config.noisy else None
+            return DETECTORS.get(name)().fit(self.clean_features("advtrain"), self.successful(fit_attack, "advtrain"),
+                                             noisy, reference=self.context().reference)
+
+        return self._cached("detectors", self.detector_key(name, fit_attack), fit, pickled=True)
 
     def detector_scores(self, name: str, fit_attack: str, attack: str) -> dict[str, np.ndarray]:
         """``{"clean", "before", "after"}`` -> (N,) scores on AdvTest: clean inputs, successful AEs of
@@ -339,7 +276,7 @@ class Runner:
                 bar.update()
                 base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
                             detector=name)
-                existing = done.get(record_key(base))
+                existing = done.get(record_key({**base, "params": params}))
                 if existing is not None and existing.get("params") == params:
                     yield existing
                     continue

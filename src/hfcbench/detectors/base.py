@@ -5,7 +5,7 @@ their adversarial examples, optionally noisy copies) and scores features of new 
 
 * ``__init__(*, ...)`` stores keyword hyper-parameters only (scikit-learn discipline);
   validation happens in ``fit``, with messages that name the parameter, range and value;
-* ``fit(clean, adv, noisy=None) -> self``; learned attributes end in ``_``;
+* ``fit(clean, adv, noisy=None, *, reference=None) -> self``; learned attributes end in ``_``;
 * ``score(feats) -> np.ndarray`` of shape ``(N,)``: **higher means more adversarial**, for
   every detector (a detector whose raw statistic runs the other way negates it);
 * ``characteristics(feats) -> dict[str, np.ndarray]``: the raw per-layer values before any
@@ -14,13 +14,33 @@ their adversarial examples, optionally noisy copies) and scores features of new 
 
 ``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers),
 ``"penultimate"``, ``"logits"``, ``"head"`` (final linear layer's parameters).
+
+**The reference set.** KD (Feinman et al.), MAHA (Lee et al.), LID's neighbours and the HFC score
+(paper Eq. 18-19) estimate class statistics (kernel-density points, class means and tied
+covariance, reference minibatches, Gaussian mixtures) on the classifier's **training set**, as
+their official codes do; only the learned combination (a logistic regression) is fitted on
+AdvTrain. ``reference`` carries those training-set features with their true labels, and the
+harness always passes it. Without it the clean AdvTrain features serve as the reference: then
+clean negatives get in-sample statistics, and an AE whose own source is a reference point has an
+unusually close neighbour at fit time that no AdvTest AE has (LID warns about this).
+
+A subclass receives the reference when its ``_fit`` takes a ``reference`` argument; a detector
+whose ``_fit(clean, adv, noisy)`` does not (a plugin written before the reference existed) is
+fitted as before and simply never sees it.
+
+**Noisy negatives** (Feinman et al., Ma et al., Lee et al.): ``noisy`` holds features of clean
+AdvTrain inputs plus Gaussian noise of the AEs' mean L2 norm; detectors with a learned
+combination use them as further negatives. The harness generates them (``--no-noisy`` turns that
+off).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
+import torch
 
 from ..errors import HfcbenchError, InvalidParameterError, NotFittedError
 from ..models.features import PENULTIMATE, Features
@@ -38,16 +58,22 @@ class Detector:
             raise InvalidParameterError(f"{type(self).__name__} takes no parameters {sorted(params)}")
 
     # -- public API ---------------------------------------------------------------------------
-    def fit(self, clean: Features, adv: Features, noisy: Features | None = None) -> "Detector":
-        """Learn from AdvTrain features: ``clean`` inputs and their adversarial examples ``adv``."""
-        for what, feats in (("clean", clean), ("adv", adv), ("noisy", noisy)):
+    def fit(self, clean: Features, adv: Features, noisy: Features | None = None, *,
+            reference: Features | None = None) -> "Detector":
+        """Learn from AdvTrain features: ``clean`` inputs and their adversarial examples ``adv``
+        (``noisy``: noisy copies of clean inputs, further negatives), with class statistics from
+        ``reference``, the training-set features with their true labels (default: ``clean``)."""
+        for what, feats in (("clean", clean), ("adv", adv), ("noisy", noisy), ("reference", reference)):
             if feats is not None:
                 self._check_features(feats, what)
         if len(clean) < 2 or len(adv) < 2:
             raise InvalidParameterError(
                 f"{type(self).__name__}.fit needs at least 2 clean and 2 adversarial samples, got "
                 f"{len(clean)} and {len(adv)}; use a larger --limit or a stronger attack budget")
-        self._fit(clean, adv, noisy)
+        if "reference" in inspect.signature(self._fit).parameters:
+            self._fit(clean, adv, noisy, reference=clean if reference is None else reference)
+        else:
+            self._fit(clean, adv, noisy)
         self.fitted_ = True
         return self
 
@@ -72,8 +98,20 @@ class Detector:
         return {n: getattr(self, n) for n in names if hasattr(self, n)}
 
     # -- for subclasses ---------------------------------------------------------------------------
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def _class_labels(feats: Features) -> np.ndarray:
+        """(N,) classes of a reference set: its labels (the true classes of training images), or
+        the classifier's predictions where no labels are attached."""
+        labels = feats.predictions if feats.labels is None else feats.labels
+        return torch.as_tensor(labels).numpy()
+
+    @staticmethod
+    def _negatives(clean: Features, noisy: Features | None) -> list[Features]:
+        """What a learned combination takes as negatives: clean inputs and their noisy copies."""
+        return [clean] if noisy is None else [clean, noisy]
 
     def _score(self, feats: Features) -> np.ndarray:
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """HFC anomaly score (paper Sec. IV-A, Eq. 18-19).
 
-A Gaussian mixture of ``M`` components is fitted by EM on the clean features of each class at
-the last feature layer (the penultimate layer). For an input predicted as class ``k``, the
+A Gaussian mixture of ``M`` components is fitted by EM on the reference features of each class
+at the last feature layer (the penultimate layer): the training images, as the HFC attack's
+mixtures (Algorithm 1, l. 1-4; see :mod:`hfcbench.detectors.base`). For an input predicted as class ``k``, the
 component ``m'`` most likely to have produced ``f_n(x)`` is chosen (Eq. 18) and its squared
 Mahalanobis distance is the anomaly score (Eq. 19):
 
@@ -33,11 +34,11 @@ class HFC(Detector):
     def __init__(self, *, n_components: int = 16, reg: float = 0.1, seed: int = 0):
         self.n_components, self.reg, self.seed = n_components, reg, seed
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         self._require("n_components", self.n_components,
                       isinstance(self.n_components, int) and self.n_components >= 1, "an int >= 1")
         self._require("reg", self.reg, self.reg >= 0, ">= 0")
-        self.mixtures_ = fit_class_mixtures(clean.array(PENULTIMATE), clean.predictions.numpy(),
+        self.mixtures_ = fit_class_mixtures(reference.array(PENULTIMATE), self._class_labels(reference),
                                             self.n_components, reg=self.reg, seed=self.seed,
                                             what=f"layer {PENULTIMATE!r}")
 

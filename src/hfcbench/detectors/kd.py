@@ -2,14 +2,13 @@
 artifacts" (paper Eq. 20).
 
 For an input ``x`` predicted as class ``k``, the Gaussian kernel density of its penultimate
-features ``z(x)`` among the reference features ``X_k`` of class ``k``:
+features ``z(x)`` among the reference features ``X_k`` of class ``k`` (the training images of
+true class ``k``, as the official code; see :mod:`hfcbench.detectors.base` on the reference):
 
     log KD(x) = log( 1/|X_k| sum_{x' in X_k} exp(-||z(x) - z(x')||^2 / (2 h^2)) ) - (D/2) log(2 pi h^2)
 
 (scikit-learn's ``KernelDensity(kernel="gaussian").score_samples``, which the official code
-uses). Low density means adversarial, so ``score = -log KD``. The reference set is the clean
-AdvTrain features (the official code uses the classifier's training set, which the detector
-contract does not see).
+uses). Low density means adversarial, so ``score = -log KD``; nothing is learned from the AEs.
 
 Bandwidth: the official code fixes ``h`` per dataset (MNIST 1.20, CIFAR-10 0.26, SVHN 1.00,
 chosen for their feature scales). For new data the default ``bandwidth="scott"`` applies
@@ -43,10 +42,10 @@ class KD(Detector):
     def __init__(self, *, bandwidth: float | str = "scott"):
         self.bandwidth = bandwidth
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         ok = self.bandwidth == "scott" or (isinstance(self.bandwidth, (int, float)) and self.bandwidth > 0)
         self._require("bandwidth", self.bandwidth, ok, "'scott' or a positive number")
-        z, labels = clean.array("penultimate"), clean.predictions.numpy()
+        z, labels = reference.array("penultimate"), self._class_labels(reference)
         self.references_, self.bandwidths_ = {}, {}
         for cls in np.unique(labels):
             members = z[labels == cls]

@@ -1,21 +1,31 @@
 """Local intrinsic dimensionality (LID) detector, Ma et al. 2018 (paper Eq. 22).
 
 For each layer, the maximum-likelihood LID estimate from the distances ``r_1 <= ... <= r_k`` of
-``f_l(x)`` to its ``k`` nearest clean neighbours:
+``f_l(x)`` to its ``k`` nearest reference neighbours:
 
     LID(x) = -( 1/k sum_{i=1..k} log(r_i / r_k) )^-1,      k = 20
 
-Following the official code, neighbours are drawn from minibatches of ``batch_size = 100``
-clean samples; here the reference minibatches are the clean AdvTrain features (shuffled with
-``seed``), and a query's LID is the mean of its estimates against every reference minibatch, so
-a score never depends on which other inputs were scored with it. Exact duplicate rows are removed
-from each reference minibatch, and neighbours at distance 0 (the query itself) are skipped:
-together they keep ``log 0`` and the infinite estimate of ``k`` equal distances out. A logistic
-regression over the standardised per-layer LIDs is the detector (the official code's
+Neighbours come from minibatches of ``batch_size = 100`` reference samples, as in the official
+code; a query's LID is the mean of its estimates against the reference minibatches (at most
+``max_batches`` of them, drawn with ``seed``), so a score never depends on which other inputs
+were scored with it. A logistic regression over the standardised per-layer LIDs, fitted on
+AdvTrain clean and noisy inputs (negatives) against AEs, is the detector (the official code's
 ``LogisticRegressionCV`` with default regularisation is replaced by C=1).
+
+**Why the reference is the training set.** Ma et al.'s code measures every input against the
+clean minibatch it sits in, so an AE's own clean source is one of its neighbours, at fit and at
+test time alike. Measured instead against the clean AdvTrain features, AdvTrain AEs would find
+their source among the neighbours (an unusually close first neighbour, a low LID) while AdvTest
+AEs never do: the logistic regression would learn from a distribution it is never tested on.
+Against the training images, which none of the scored inputs came from, fit-time and test-time
+LIDs follow one distribution. Exact duplicate rows are removed from each reference minibatch and
+neighbours at distance 0 are skipped (a test image can duplicate a training image): together they
+keep ``log 0`` and the infinite estimate of ``k`` equal distances out.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -33,27 +43,33 @@ def lid_mle(distances: np.ndarray) -> np.ndarray:
 
 
 class LID(Detector):
-    """Per-layer LID of kNN distances (FAISS), combined by logistic regression."""
+    """Per-layer LID of kNN distances (FAISS) to reference minibatches, combined by logistic regression."""
 
     name = "lid"
     requires = frozenset({"layers"})
 
-    def __init__(self, *, k: int = 20, batch_size: int = 100, seed: int = 0):
-        self.k, self.batch_size, self.seed = k, batch_size, seed
+    def __init__(self, *, k: int = 20, batch_size: int = 100, max_batches: int = 50, seed: int = 0):
+        self.k, self.batch_size, self.max_batches, self.seed = k, batch_size, max_batches, seed
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         self._require("k", self.k, isinstance(self.k, int) and self.k >= 2, "an int >= 2")
-        self._require("batch_size", self.batch_size, self.batch_size > self.k,
-                      f"larger than k={self.k} (each minibatch needs k neighbours)")
-        self._require("clean sample count", len(clean), len(clean) > self.k, f"more than k={self.k} clean samples")
-        order = np.random.default_rng(self.seed).permutation(len(clean))
-        n_batches = max(1, len(clean) // self.batch_size)  # a short last batch joins the one before
-        self.reference_ = {name: [np.unique(clean.array(name)[part], axis=0)
-                                  for part in np.array_split(order, n_batches)]
-                           for name in clean.layer_names}
-        negatives = [clean] + ([noisy] if noisy is not None else [])
-        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._lids(f)) for f in negatives]),
-                                             stack(self._lids(adv)))
+        self._require("batch_size", self.batch_size, isinstance(self.batch_size, int) and self.batch_size > self.k,
+                      f"an int larger than k={self.k} (each minibatch needs k neighbours)")
+        self._require("max_batches", self.max_batches, isinstance(self.max_batches, int) and self.max_batches >= 1,
+                      "an int >= 1")
+        self._require("reference sample count", len(reference), len(reference) > self.k,
+                      f"more than k={self.k} reference samples")
+        if reference is clean:
+            warnings.warn("LID fitted without a reference set: the clean fit features serve as reference "
+                          "minibatches, so AEs whose source is among them have a leaked neighbour at fit time; "
+                          "pass reference=<training-set features>")
+        order = np.random.default_rng(self.seed).permutation(len(reference))
+        n_batches = max(1, len(reference) // self.batch_size)  # a short last batch joins the one before
+        parts = np.array_split(order, n_batches)[:self.max_batches]
+        self.reference_ = {name: [np.unique(reference.array(name)[part], axis=0) for part in parts]
+                           for name in reference.layer_names}
+        negatives = np.concatenate([stack(self._lids(f)) for f in self._negatives(clean, noisy)])
+        self.combiner_ = LayerLogistic().fit(negatives, stack(self._lids(adv)))
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{layer: (N,) LID}``, the mean over reference minibatches."""

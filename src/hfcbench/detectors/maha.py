@@ -1,13 +1,14 @@
 """Mahalanobis (MAHA) detector, Lee et al. 2018 (paper Eq. 23).
 
 Per layer ``l``: class-conditional means ``mu_c`` and one covariance ``Sigma`` tied across
-classes, estimated on clean AdvTrain features (labels = the classifier's predictions, which
-equal the true labels there since misclassified inputs were dropped). The characteristic is the
+classes, estimated on the reference set (the training images with their true labels, as Lee et
+al.'s ``sample_estimator``; see :mod:`hfcbench.detectors.base`). The characteristic is the
 distance to the closest class,
 
     M_l(x) = min_c (f_l(x) - mu_c)^T Sigma^-1 (f_l(x) - mu_c),
 
-and a logistic regression over the standardised per-layer distances is the detector. Lee et
+and a logistic regression over the standardised per-layer distances, fitted on AdvTrain clean
+and noisy inputs (negatives) against AEs, is the detector. Lee et
 al.'s input pre-processing (a gradient step on the input) is left out: detectors here see
 features only. The tied covariance uses Ledoit-Wolf shrinkage, so that it stays invertible when
 a layer has more channels than samples or constant channels; the inverse is taken through a
@@ -35,20 +36,20 @@ class MAHA(Detector):
     def __init__(self, *, shrinkage: str | float = "ledoit-wolf"):
         self.shrinkage = shrinkage
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         ok = self.shrinkage == "ledoit-wolf" or (isinstance(self.shrinkage, (int, float)) and 0 <= self.shrinkage <= 1)
         self._require("shrinkage", self.shrinkage, ok, "'ledoit-wolf' or a number in [0, 1]")
-        labels = clean.predictions.numpy()
+        labels = self._class_labels(reference)
         self.classes_ = np.unique(labels)
         self.means_, self.chol_ = {}, {}
         for name in clean.layer_names:
-            f = clean.array(name)
+            f = reference.array(name)
             means = np.stack([f[labels == c].mean(0) for c in self.classes_])
             residual = f - means[np.searchsorted(self.classes_, labels)]
             self.means_[name] = torch.from_numpy(means)
             self.chol_[name] = cholesky_psd(torch.from_numpy(self._covariance(residual)), what=f"layer {name!r}")
-        negatives = [clean] + ([noisy] if noisy is not None else [])
-        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._distances(f)) for f in negatives]),
+        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._distances(f))
+                                                             for f in self._negatives(clean, noisy)]),
                                              stack(self._distances(adv)))
 
     def _covariance(self, residual: np.ndarray) -> np.ndarray:

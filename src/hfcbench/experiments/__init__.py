@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from ..errors import HfcbenchError
 from ..registry import Registry
 from .report import Report

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..benchmark.runner import RunConfig, Runner
+from ..benchmark.config import RunConfig
+from ..benchmark.runner import Runner
 from .report import FIGURES
 
 # flags an experiment's command line repeats when they differ from the RunConfig defaults

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..benchmark.budget import pool_sample, search_budget
 from ..benchmark.plots import line_plot
-from ..benchmark.runner import RunConfig, Runner
+from ..benchmark.config import RunConfig
+from ..benchmark.runner import Runner
 from ..datasets import load_dataset
 from ..datasets.downsample import downsample
 from .common import command, figure, pool_note

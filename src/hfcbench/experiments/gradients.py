@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..attacks import BASE_ATTACKS, build_attack
 from ..attacks.base import choose_targets
 from ..benchmark.budget import pool_sample
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from ..models.features import eval_mode
 from .common import budget_note, command, pool_note, runner
 from .report import Report, Table
@@ -53,7 +53,7 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
     bim = build_attack("bim", run.model, eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed)
     with eval_mode(run.model):
         target = choose_targets(labels, run.dataset.num_classes, seed=c.seed)
-        path = [z] + [penultimate(x_t) for x_t in bim.iterates(images, target, torch.Generator())]
+        path = [z] + [penultimate(x_t) for x_t in bim.iterates(images, target, torch.arange(len(images)))]
     steps = [b - a for a, b in zip(path, path[1:])]
     pairwise = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
     total = path[-1] - path[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from .common import budget_note, command, pool_note, records, runner, slim
 from .paper import TABLE5, TABLE5_COLUMNS
 from .report import Report, Table, pct

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..benchmark.metrics import auc
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from ..datasets.lesions import add_lesions
 from ..errors import InvalidParameterError
 from .common import command, pool_note, runner

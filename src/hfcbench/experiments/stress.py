@@ -15,7 +15,7 @@ from ..attacks.base import LossTerm
 from ..attacks.bim import BIM
 from ..benchmark.budget import pool_sample
 from ..benchmark.plots import line_plot
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from ..models.features import PENULTIMATE
 from .common import command, figure, pool_note, runner
 from .report import Report, Table

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmark.plots import line_plot
-from ..benchmark.runner import RunConfig
+from ..benchmark.config import RunConfig
 from .common import budget_note, command, figure, pool_note, records, runner, slim
 from .paper import TABLE3, paper_name
 from .report import Report, Table, arrow, pct

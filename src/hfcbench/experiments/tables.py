@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..benchmark.leaderboard import tables
-from ..benchmark.runner import TABLE2_ATTACKS, RunConfig
+from ..benchmark.config import TABLE2_ATTACKS, RunConfig
 from .common import budget_note, command, pool_note, records, runner, slim
 from .paper import TABLE1, TABLE2, attack_rows, paper_name
 from .report import Report, Table, arrow, pct

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmark.metrics import auc, success_rate
-from ..benchmark.runner import Runner, RunConfig
+from ..benchmark.config import RunConfig
+from ..benchmark.runner import Runner
 from ..errors import HfcbenchError
 from ..models import Features
 from .common import budget_note, command, pool_note, runner
@@ -27,10 +28,8 @@ TRANSFER_DETECTORS = "kd,maha,lid,svm,dnn"
 
 def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features, np.ndarray]:
     """Victim features of the substitute's ``spec`` AEs on the victim's AdvTest, and success on the victim."""
-    images, labels, index = victim.pool("advtest")
-    c = victim.config
-    key = victim.cache_key("aes", substitute=substitute.trained.key, spec=spec, index=index.tolist(), eps=c.eps,
-                           alpha=c.alpha, steps=c.steps, seed=c.seed, m=c.gmm_components)
+    images, labels, _ = victim.pool("advtest")
+    key = victim.aes_key(spec, "advtest", substitute=substitute.trained.key)
 
     def compute():
         result = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")

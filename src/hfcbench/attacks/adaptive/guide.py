@@ -5,16 +5,16 @@ target class, and nothing else is optimised:
 
     J = sum_l 1/D_l || f_l(x*) - f_l(g) ||^2     over every hooked layer and the penultimate layer
 
-The guide is a random training image of the target class (seeded), or the one whose penultimate
-features are closest to the clean input's. (Sabour et al. use one layer; the paper's point is
+The guide is a random training image of the target class (drawn per input from the seed and its
+index), or the one whose penultimate features are closest to the clean input's. (Sabour et al. use one layer; the paper's point is
 that matching a guide in every layer is what the budget does not allow for medical images.)
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from ...seeding import per_input_integers
 from ..base import LossTerm
 from .context import AttackContext, require_context
 
@@ -31,8 +31,8 @@ class _FeatureGuide(LossTerm):
     def from_context(cls, context, *, seed: int = 0, **_):
         return cls(require_context(context, cls.name), seed=seed)
 
-    def prepare(self, attack, x, target):
-        rng = np.random.default_rng(self.seed)
+    def prepare(self, attack, x, target, index):
+        draws = per_input_integers(2 ** 62, self.seed, index.numpy(), "guide")
         reference = self.context.reference
         chosen = torch.empty(len(target), dtype=torch.long)
         if self.closest:
@@ -44,7 +44,7 @@ class _FeatureGuide(LossTerm):
                 distances = torch.cdist(clean[i:i + 1], reference.penultimate[rows].double())[0]
                 chosen[i] = rows[distances.argmin()]
             else:
-                chosen[i] = rows[rng.integers(len(rows))]
+                chosen[i] = rows[int(draws[i] % len(rows))]
         device = x.device
         self.guides = {name: reference.layers[name][chosen].to(device) for name in reference.layer_names}
 
