@@ -27,7 +27,7 @@ def installed(tmp_path_factory):
 def test_installed_plugin_is_listed(installed):
     result = _hfcbench(["list", "detectors"], PYTHONPATH=str(installed))
     assert result.returncode == 0, result.stderr
-    assert "centroid" in result.stdout and "clean centroid of the predicted class" in result.stdout
+    assert "centroid" in result.stdout and "training centroid of the predicted class" in result.stdout
 
 
 def test_plugin_option_registers_a_class():

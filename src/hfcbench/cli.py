@@ -32,6 +32,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="fixes every random choice (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
+                        help="CPU instruction set: native (default, fastest) or avx2, which gives the same numbers "
+                             "on any x86 CPU with AVX2 (the regression gate uses it)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                         help="register a detector or attack class from another package (repeatable)")
 
@@ -103,8 +106,8 @@ def _fraction(text: str) -> float:
 
 
 RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
-            "limit", "gmm_components", "hfc_weight", "noisy", "seed", "device", "batch_size", "out", "data_dir",
-            "cache_dir")
+            "limit", "gmm_components", "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out",
+            "data_dir", "cache_dir")
 
 
 def _run_config(args):
@@ -136,6 +139,14 @@ def _run_config(args):
     return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin)
 
 
+def _seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (``--seeds``)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers such as 0,1,2") from None
+
+
 def _cmd_run(args) -> int:
     from pathlib import Path
 
@@ -149,19 +160,24 @@ def _cmd_run(args) -> int:
         from .benchmark.plots import pyplot
 
         pyplot()  # fail before any work when the plots extra is missing
-    runner = Runner(_run_config(args))
-    out = Path(runner.config.out)
-    records = list(runner.run(out / "results.jsonl"))
-    print(render(records))
-    for name, text in (("leaderboard.md", render(records, "github")), ("leaderboard.csv", to_csv(records))):
+    config = _run_config(args)
+    configs = config.per_seed()
+    out, records = Path(config.out), []
+    for seeded in configs:
+        runner = Runner(seeded)
+        records += list(runner.run(out / "results.jsonl"))
+        if args.plots:
+            from .benchmark.plots import write_run_plots
+
+            folder = out / "plots" if len(configs) == 1 else out / "plots" / f"seed{seeded.seed}"
+            written = write_run_plots(runner, folder)
+            print(f"plots: {len(written)} PNG files in {folder}")
+    print(render(records, min_aes=config.min_aes))
+    for name, text in (("leaderboard.md", render(records, "github", min_aes=config.min_aes)),
+                       ("leaderboard.csv", to_csv(records))):
         atomic_write_bytes(out / name, lambda handle, t=text: handle.write(t.encode()))
     print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {out / 'leaderboard.md'}, "
           f"{out / 'leaderboard.csv'}")
-    if args.plots:
-        from .benchmark.plots import write_run_plots
-
-        written = write_run_plots(runner, out / "plots")
-        print(f"plots: {len(written)} PNG files in {out / 'plots'}")
     return 0
 
 
@@ -207,7 +223,7 @@ def _cmd_leaderboard(args) -> int:
     from .benchmark.leaderboard import render
     from .benchmark.results import read_records
 
-    print(render(read_records(args.files), "github" if args.markdown else "simple"))
+    print(render(read_records(args.files), "github" if args.markdown else "simple", min_aes=args.min_aes))
     return 0
 
 
@@ -229,9 +245,8 @@ def _cmd_check(args) -> int:
     from .benchmark.check import compare, load_baseline
     from .benchmark.results import read_records
 
-    passed, table = compare(read_records(args.results), load_baseline(args.baseline), args.tolerance)
-    print(table)
-    print("check passed" if passed else f"check FAILED: AUCs moved beyond the tolerance {args.tolerance}")
+    passed, report = compare(read_records(args.results), load_baseline(args.baseline), args.tolerance)
+    print(report)
     return 0 if passed else 1
 
 
@@ -254,6 +269,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gmm-components", dest="gmm_components", type=int, help="M of the HFC mixtures")
     p.add_argument("--hfc-weight", dest="hfc_weight", type=float,
                    help="multiplies HFC's per-layer weights lambda_l = 1/C_l (default 1, the paper's)")
+    p.add_argument("--seeds", type=_seeds, help="run the whole protocol once per seed, e.g. 0,1,2 (overrides "
+                                                "--seed); tables aggregate the seeds")
+    p.add_argument("--min-aes", dest="min_aes", type=int,
+                   help="an AUC resting on fewer successful AEs is not shown or ranked (default 20)")
     p.add_argument("--no-noisy", dest="noisy", action="store_false", default=None,
                    help="fit detectors without noisy copies of the clean inputs as extra negatives")
     p.add_argument("--batch-size", dest="batch_size", type=int)
@@ -308,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rebuild the tables from result files")
     p.add_argument("files", nargs="+")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--min-aes", dest="min_aes", type=int, default=20,
+                   help="an AUC resting on fewer successful AEs (per seed) is not shown or ranked (default 20)")
     p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("baseline", help="write a baseline of AUCs from result files")
@@ -326,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .isa import is_pinned, run_pinned
+
+    if not is_pinned(getattr(args, "isa", "native")):  # the variables must be set before torch loads
+        return run_pinned(args.isa, sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except HfcbenchError as exc:

@@ -25,6 +25,7 @@ from .errors import NotFittedError
 from .models.features import PENULTIMATE, Features
 
 LAYER_DIMS = (("block1", 8), ("block2", 16), (PENULTIMATE, 32))
+MAP_SIZE = 4  # hooked layers also come as (N, C, 4, 4) maps whose channel means are the layer
 
 
 def planted_features(n: int, *, adversarial: bool, seed: int, shift: float = 3.0) -> Features:
@@ -34,12 +35,13 @@ def planted_features(n: int, *, adversarial: bool, seed: int, shift: float = 3.0
     every dimension (hooked layers also by +2, like positive ReLU means); the final linear layer
     reads the sum of the penultimate features (logit margin about 16). Adversarial inputs sit at
     the decision boundary (no class offset) and are moved by ``shift`` along the second axis, so
-    they are off the clean distribution in every layer and uncertain under dropout.
+    they are off the clean distribution in every layer and uncertain under dropout. Hooked layers
+    also come as full maps: the channel mean plus spatial noise of mean zero per channel.
     """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
     sign = np.where(labels == 0, 1.0, -1.0)
-    layers = OrderedDict()
+    layers, maps = OrderedDict(), OrderedDict()
     for name, dim in LAYER_DIMS:
         f = rng.normal(size=(n, dim)) + (name != PENULTIMATE) * 2.0
         if adversarial:
@@ -47,20 +49,26 @@ def planted_features(n: int, *, adversarial: bool, seed: int, shift: float = 3.0
         else:
             f += sign[:, None]
         layers[name] = torch.from_numpy(f)
+        if name != PENULTIMATE:
+            spatial = rng.normal(size=(n, dim, MAP_SIZE * MAP_SIZE))
+            spatial -= spatial.mean(2, keepdims=True)
+            maps[name] = torch.from_numpy(f[:, :, None] + spatial).reshape(n, dim, MAP_SIZE, MAP_SIZE)
     dim = LAYER_DIMS[-1][1]
     weight = torch.stack([torch.full((dim,), 0.25), torch.full((dim,), -0.25)]).double()
     bias = torch.zeros(2, dtype=torch.float64)
     logits = layers[PENULTIMATE] @ weight.T + bias
-    return Features(logits, layers, torch.from_numpy(labels), weight, bias)
+    return Features(logits, layers, torch.from_numpy(labels), weight, bias, maps=maps)
 
 
 def _copy(feats: Features) -> Features:
     return Features(feats.logits.clone(), OrderedDict((k, v.clone()) for k, v in feats.layers.items()),
-                    feats.labels.clone(), feats.head_weight.clone(), feats.head_bias.clone())
+                    feats.labels.clone(), feats.head_weight.clone(), feats.head_bias.clone(),
+                    maps=OrderedDict((k, v.clone()) for k, v in feats.maps.items()))
 
 
 def _same(a: Features, b: Features) -> bool:
-    return torch.equal(a.logits, b.logits) and all(torch.equal(a.layers[k], b.layers[k]) for k in a.layers)
+    return (torch.equal(a.logits, b.logits) and all(torch.equal(a.layers[k], b.layers[k]) for k in a.layers)
+            and all(torch.equal(a.maps[k], b.maps[k]) for k in a.maps))
 
 
 def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: float = 0.9,

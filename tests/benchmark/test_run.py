@@ -95,16 +95,55 @@ def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
     baseline = tmp_path / "baseline.json"
     assert main(["baseline", str(results), "-o", str(baseline)]) == 0
     assert main(["check", str(results), "--baseline", str(baseline)]) == 0
-    assert "check passed" in capsys.readouterr().out
-    # a detector that got worse by 0.05 on a base attack fails the gate
+    out = capsys.readouterr().out
+    assert "check passed (9 cells compared; 0 of" in out
+    # a detector whose AUC on a base attack fell by 0.3 (planted in the baseline) fails the gate
     data = json.loads(baseline.read_text())
-    entry = next(e for e in data["entries"] if e["auc_before"] is not None and e["auc_before"] < 0.95)
-    entry["auc_before"] += 0.05
+    entry = next(e for e in data["entries"] if e["auc_before"] is not None and e["auc_before"] < 0.7
+                 and e["auc_before_ci_high"] - e["auc_before_ci_low"] < 0.5)
+    for field in ("auc_before", "auc_before_ci_low", "auc_before_ci_high"):
+        entry[field] += 0.3
     baseline.write_text(json.dumps(data))
     assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.02"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "check FAILED" in out
-    assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.1"]) == 0
+    assert "check FAILED: AUCs moved beyond the tolerance 0.02" in out
+    (failed,) = [line for line in out.splitlines() if line.rstrip().endswith("FAIL")]
+    assert failed.split()[-2] == "yes"  # a move of 0.3 is outside the cell's 95% interval: not noise
+    assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.5"]) == 0
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda b: {**b, "entries": []}, "the baseline holds no entries"),
+    (lambda b: {**b, "entries": [{**e, "key": ["other", *e["key"][1:]]} for e in b["entries"]]}, "nothing was compared"),
+    (lambda b: {**b, "platform": {**b["platform"], "isa": "avx2"}}, "another platform than the baseline"),
+    (lambda b: {**b, "platform": {**b["platform"], "threads": 64}}, "threads"),
+])
+def test_a_gate_that_would_compare_nothing_or_unlike_things_fails(smoke_run, tmp_path, capsys, damage, reason):
+    root, _ = smoke_run
+    results = root / "out" / "results.jsonl"
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", str(results), "-o", str(baseline)]) == 0
+    baseline.write_text(json.dumps(damage(json.loads(baseline.read_text()))))
+    capsys.readouterr()
+    assert main(["check", str(results), "--baseline", str(baseline)]) == 1
+    assert reason in capsys.readouterr().out
+    for bad in ("nan", "-1", "inf"):
+        assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", bad]) == 2
+
+
+def test_the_pinned_gate_reproduces_a_baseline_made_the_same_way(tmp_path, data_dir):
+    """--isa avx2 twice, from empty caches: identical records (so any x86 CPU with AVX2 can rerun the
+    committed baseline), a passing check, and the pinning recorded in every record."""
+    small = ["run", "--profile", "smoke", "--detectors", "maha,kd", "--attacks", "bim+hfc", "--fit-attacks", "bim",
+             "--quiet", "--device", "cpu", "--isa", "avx2", "--data-dir", str(data_dir)]
+    for name in ("first", "second"):
+        assert main([*small, "--out", str(tmp_path / name), "--cache-dir", str(tmp_path / f"cache-{name}")]) == 0
+    first, second = (read_records([tmp_path / n / "results.jsonl"]) for n in ("first", "second"))
+    assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
+    assert all(r["versions"]["isa"] == "avx2" and r["versions"]["cpu_capability"] == "AVX2" for r in first)
+    assert main(["baseline", str(tmp_path / "first" / "results.jsonl"), "-o", str(tmp_path / "b.json")]) == 0
+    assert main(["check", str(tmp_path / "second" / "results.jsonl"), "--baseline", str(tmp_path / "b.json"),
+                 "--tolerance", "0"]) == 0
 
 
 def test_attack_pairs_follow_the_paper_tables():

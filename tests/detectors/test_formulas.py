@@ -154,3 +154,32 @@ def test_lid_fit_and_test_characteristics_follow_one_distribution():
     with pytest.warns(UserWarning, match="leaked neighbour"):
         _, leaky = gap(LID(k=20).fit(fit_clean, fit_adv))
     assert leaky > 0.05  # the old behaviour (0.520 on the fit data, 0.636 on fresh pairs)
+
+
+def test_the_dnn_detector_sees_spatial_structure_that_channel_means_hide():
+    """Metzen et al.'s detector reads whole maps: AEs that differ from clean inputs only by a
+    zero-mean checkerboard (identical channel means) are found by ``dnn`` and missed by ``dnn-mlp``."""
+    from hfcbench.benchmark.metrics import auc
+    from hfcbench.detectors.dnn import DNN
+    from hfcbench.detectors.dnn_mlp import DNNMLP
+
+    rng = np.random.default_rng(0)
+    checker = torch.from_numpy(np.indices((6, 6)).sum(0) % 2 * 2.0 - 1.0)  # +-1, mean 0
+
+    def sample(n, adversarial):
+        means = rng.normal(size=(n, 2)) + 1.0
+        maps = torch.from_numpy(means[:, :, None, None] + 0.3 * rng.normal(size=(n, 2, 6, 6)))
+        maps = maps - maps.mean((2, 3), keepdim=True) + torch.from_numpy(means)[:, :, None, None]
+        if adversarial:
+            maps = maps + 0.5 * checker
+        feats = features({"block": means, "penultimate": rng.normal(size=(n, 3))})
+        feats.maps["block"] = maps
+        return feats
+
+    fit_clean, fit_adv, test_clean, test_adv = sample(120, False), sample(120, True), sample(120, False), sample(120, True)
+    for feats in (fit_adv, test_adv):  # the channel means carry no trace of the checkerboard
+        torch.testing.assert_close(feats.maps["block"].mean((2, 3)), feats.layers["block"])
+    dnn = DNN(widths=(8, 16), epochs=30).fit(fit_clean, fit_adv)
+    assert auc(dnn.score(test_clean), dnn.score(test_adv)) > 0.95
+    mlp = DNNMLP().fit(fit_clean, fit_adv)
+    assert abs(auc(mlp.score(test_clean), mlp.score(test_adv)) - 0.5) < 0.15

@@ -35,6 +35,16 @@ def _table(markdown: str, caption_start: str) -> tuple[list[str], list[list[str]
     return cells[0], cells[2:]
 
 
+def _check_auc_cell(cell: str) -> None:
+    """``n/a``, ``n<20 (n=3)`` (the min-AE rule) or ``77.7 [61.2, 91.0]``: a percentage inside its interval."""
+    if cell == "n/a" or re.fullmatch(r"n<\d+ \(n=\d+\)", cell):
+        return
+    match = re.fullmatch(r"(\d+\.\d) \[(\d+\.\d), (\d+\.\d)\]", cell)
+    assert match, cell
+    value, low, high = map(float, match.groups())
+    assert 0 <= low <= value <= high <= 100, cell
+
+
 def test_every_experiment_writes_markdown_records_and_figures(smoke_all):
     assert sorted(ORDER) == sorted(EXPERIMENTS.names())
     for name in ORDER:
@@ -50,8 +60,9 @@ def test_table1_and_table2_follow_the_paper_layout(smoke_all):
     assert header[0] == "attack" and header[-2:] == ["Adv. Acc", "n AEs"] and "maha" in header
     assert [r[0] for r in rows] == ["bim (before)", "bim+hfc", "random", "closest", "kde", "lid"]
     for row in rows:
-        for cell in row[1:-1]:
-            assert cell == "n/a" or 0 <= float(cell) <= 100
+        for cell in row[1:-2]:
+            _check_auc_cell(cell)
+        assert row[-2] == "n/a" or 0 <= float(row[-2]) <= 100  # Adv. Acc
     table1 = _records(smoke_all, "table1")
     assert {r["attack"] for r in table1} == {f"{b}+hfc" for b in ("bim", "pgd", "mim", "tim", "cw")}
     assert "the paper, Chest X-ray" in (smoke_all / "table1.md").read_text()
@@ -61,7 +72,11 @@ def test_sweeps_cover_their_grids(smoke_all):
     assert {r["gmm_components"] for r in _records(smoke_all, "gmm-sweep")} == {1, 2}
     assert {round(256 * r["eps"]) for r in _records(smoke_all, "eps-sweep")} == {4, 8}
     header, rows = _table((smoke_all / "gmm-sweep.md").read_text(), "hfcbench")
-    assert header == ["detector", "M=1", "M=2"] and [r[0] for r in rows[-3:]] == ["Average", "Maximum", "Adv. Acc"]
+    assert header == ["detector", "M=1", "M=2"]
+    assert [r[0] for r in rows[-4:]] == ["Average", "Maximum", "Adv. Acc", "n AEs"]
+    for row in rows[:-4]:
+        for cell in row[1:]:
+            _check_auc_cell(cell)
 
 
 def test_hfc_weight_zero_is_plain_bim(smoke_all):

@@ -2,12 +2,19 @@
 
 A failure is a detector whose AUC on a base attack (``auc_before``) fell by more than the
 tolerance, an adaptive attack whose AUC (``auc_after``) rose by more than the tolerance (the
-attack got weaker), or a baseline cell the run did not produce.
+attack got weaker), or a baseline cell the run did not produce. The gate also fails when it would
+compare nothing (an empty baseline, or no baseline cell found in the results), and when the
+results were computed on another platform than the baseline (instruction set, CPU kernels,
+thread count: :mod:`hfcbench.isa`), because then numbers move for reasons that are not a
+regression. Each row also says whether the new value lies outside the baseline cell's 95%
+bootstrap interval: a move beyond the tolerance but inside the interval is within the noise of
+the cell's finite AdvTest set, one outside it is not.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from tabulate import tabulate
@@ -15,12 +22,29 @@ from tabulate import tabulate
 from ..errors import HfcbenchError
 from .results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
 
+PLATFORM_FIELDS = ("isa", "cpu_capability", "threads")
+
+
+def platform_of(records: list[dict]) -> dict:
+    """The platform (``PLATFORM_FIELDS`` of ``versions``) all ``records`` were computed on."""
+    seen = {tuple((f, (r.get("versions") or {}).get(f)) for f in PLATFORM_FIELDS) for r in records}
+    if len(seen) > 1:
+        raise HfcbenchError(f"the results mix platforms {sorted(dict(s) for s in seen)}; "
+                            "a baseline and a check compare results made under one")
+    return dict(seen.pop()) if seen else {}
+
 
 def make_baseline(records: list[dict]) -> dict:
-    return {"fields": list(KEY_FIELDS),
-            "entries": [{"key": [r[f] for f in KEY_FIELDS], "settings": dict(settings(r)),
-                         "auc_before": r["metrics"].get("auc_before"), "auc_after": r["metrics"].get("auc_after")}
-                        for r in records]}
+    if not records:
+        raise HfcbenchError("no result records: a baseline of nothing would pass every check")
+    entries = []
+    for r in records:
+        m = r["metrics"]
+        entries.append({"key": [r[f] for f in KEY_FIELDS], "settings": dict(settings(r)),
+                        **{name: m.get(name) for name in ("auc_before", "auc_after", "auc_before_ci_low",
+                                                          "auc_before_ci_high", "auc_after_ci_low",
+                                                          "auc_after_ci_high")}})
+    return {"fields": list(KEY_FIELDS), "platform": platform_of(records), "entries": entries}
 
 
 def _entry_key(entry: dict) -> tuple:
@@ -31,31 +55,51 @@ def _entry_key(entry: dict) -> tuple:
 def load_baseline(path) -> dict:
     try:
         baseline = json.loads(Path(path).read_text())
-        baseline["entries"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise HfcbenchError(f"{path} is not a hfcbench baseline ({exc}); write one with 'hfcbench baseline'") from exc
+        entries = baseline["entries"]
+        for entry in entries:
+            _entry_key(entry)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise HfcbenchError(f"{path} is not a hfcbench baseline ({type(exc).__name__}: {exc}); write one with "
+                            "'hfcbench baseline'") from None
     return baseline
 
 
 def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool, str]:
-    """``(passed, table)``."""
-    if tolerance < 0:
-        raise HfcbenchError(f"--tolerance must be >= 0, got {tolerance}")
+    """``(passed, report)``: a table of every compared AUC, ending with the verdict and its reason."""
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise HfcbenchError(f"--tolerance must be a finite number >= 0, got {tolerance}")
+    if not baseline["entries"]:
+        return False, "check FAILED: the baseline holds no entries, so the gate would compare nothing"
+    expected, actual = baseline.get("platform") or {}, platform_of(records)
+    differing = [f"{f}: baseline {expected.get(f)!r}, results {actual.get(f)!r}" for f in PLATFORM_FIELDS
+                 if expected.get(f) != actual.get(f)]
+    if differing:
+        return False, ("check FAILED: the results were computed on another platform than the baseline ("
+                       + "; ".join(differing) + "); numbers differ for that reason alone. Run with the baseline's "
+                       "--isa and thread count.")
     current = {record_key(r): r["metrics"] for r in records}
-    rows, passed = [], True
+    rows, passed, found = [], True, 0
     for entry in baseline["entries"]:
         metrics = current.get(_entry_key(entry))
+        found += metrics is not None
         for metric, worse in (("auc_before", -1), ("auc_after", +1)):
             old = entry.get(metric)
             new = None if metrics is None else metrics.get(metric)
             if old is None:
                 continue
-            if new is None:
-                status = "MISSING"
-            else:
-                status = "FAIL" if (new - old) * worse > tolerance else "ok"
+            status = "MISSING" if new is None else "FAIL" if (new - old) * worse > tolerance else "ok"
             passed &= status == "ok"
+            low, high = entry.get(f"{metric}_ci_low"), entry.get(f"{metric}_ci_high")
+            outside = "-" if new is None or low is None else "yes" if not low <= new <= high else "no"
             rows.append([*entry["key"], metric, f"{old:.4f}", "-" if new is None else f"{new:.4f}",
-                         "-" if new is None else f"{new - old:+.4f}", status])
-    headers = [*KEY_FIELDS, "metric", "baseline", "now", "change", "status"]
-    return passed, tabulate(rows, headers=headers)
+                         "-" if new is None else f"{new - old:+.4f}", outside, status])
+    headers = [*KEY_FIELDS, "metric", "baseline", "now", "change", "outside baseline CI", "status"]
+    table = tabulate(rows, headers=headers)
+    if found == 0:
+        return False, (f"{table}\ncheck FAILED: none of the baseline's cells (key and settings) is in the results, "
+                       "so nothing was compared")
+    outside = sum(row[-2] == "yes" for row in rows)
+    noise = f"; {outside} of {len(rows)} values lie outside the baseline cell's 95% interval"
+    if passed:
+        return True, f"{table}\ncheck passed ({found} cells compared{noise})"
+    return False, f"{table}\ncheck FAILED: AUCs moved beyond the tolerance {tolerance} or cells are missing{noise}"

@@ -47,6 +47,8 @@ class RunConfig:
     hfc_weight: float = 1.0
     noisy: bool = True
     seed: int = 0
+    seeds: list[int] = field(default_factory=list)
+    min_aes: int = 20
     device: str = "auto"
     batch_size: int = 64
     out: str = "hfcbench-results"
@@ -73,10 +75,18 @@ class RunConfig:
     def _check_ranges(self) -> None:
         """Out-of-range numbers are refused here, before any training or attack."""
         for flag, value in (("--gmm-components", self.gmm_components), ("--epochs", self.epochs),
-                            ("--limit", self.limit), ("--batch-size", self.batch_size)):
+                            ("--limit", self.limit), ("--batch-size", self.batch_size), ("--min-aes", self.min_aes)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InvalidParameterError(f"{flag} must be a whole number >= 1, got {value!r}")
         check_hfc_weight(self.hfc_weight)
+        seeds = list(self.seeds)
+        if any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds) or len(set(seeds)) < len(seeds):
+            raise InvalidParameterError(f"--seeds must be distinct whole numbers >= 0 (e.g. 0,1,2), got {self.seeds!r}")
+
+    def per_seed(self) -> list["RunConfig"]:
+        """One configuration per seed of ``seeds`` (``[seed]`` when empty), each a whole protocol:
+        its own classifier, split, targets and attacks."""
+        return [replace(self, seed=s, seeds=[]) for s in (self.seeds or [self.seed])]
 
     def with_budget(self, eps) -> "RunConfig":
         """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``

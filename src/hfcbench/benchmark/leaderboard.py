@@ -1,11 +1,19 @@
 """Leaderboards: a pure function of result records (so runs from several machines merge).
 
-For each (dataset, model, seed, settings): rows are detectors, columns are evaluated attacks, each cell
-``AUC before -> after`` and ``TPR@90 before -> after`` in percent, with an ``Adv. Acc`` row (the
-layout of the paper's Table I) and the number of successful AEs each AUC rests on; then detectors ranked by their worst-case AUC over attacks, and
-attacks ranked by the mean AUC drop they cause. When records of one (dataset, model) were made
-under different settings (budget, M, HFC weight, noise), each setting gets its own tables and the
-titles name the settings that differ.
+Records are grouped by (dataset, model, settings); the seeds of a group are aggregated
+(:mod:`hfcbench.benchmark.uncertainty`: one seed shows its paired-bootstrap interval, several a
+t-interval over seeds). For each group:
+
+* the main table (the layout of the paper's Table I): rows are detectors, columns evaluated
+  attacks, each cell ``AUC before -> after`` with 95% intervals and ``TPR@90 before -> after``,
+  then rows for Adv. Acc and for the number of AEs the cells rest on;
+* detectors ranked by their worst-case AUC over the attacks, and attacks by the mean AUC drop they
+  cause, each entry naming the entries it is **not separated from** (overlapping intervals), so
+  that nobody reads an order into noise.
+
+**Minimum-AE rule**: an AUC resting on fewer than ``min_aes`` successful AEs (per seed) is shown
+as ``n<min_aes (n=...)`` and enters no ranking. When records of one (dataset, model) were made
+under different settings, the titles name the settings that differ.
 """
 
 from __future__ import annotations
@@ -13,19 +21,81 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from tabulate import tabulate
 
 from .results import settings
+from .uncertainty import combine_seeds
+
+MIN_AES = 20
+
+
+@dataclass
+class Table:
+    """A captioned table with an optional note printed under it."""
+
+    caption: str
+    headers: list[str]
+    rows: list[list]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric of one cell: ``value`` with its 95% interval ``[low, high]`` (None if unknown)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    def text(self, compact: bool = False) -> str:
+        """Percent: ``31.2 [24.0, 38.5]``, or compactly ``31.2±7.3`` (the larger half-width)."""
+        if self.value is None:
+            return "n/a"
+        if self.low is None or self.high is None:
+            return pct(self.value)
+        if compact:
+            return f"{pct(self.value)}±{100 * max(self.high - self.value, self.value - self.low):.1f}"
+        return f"{pct(self.value)} [{pct(self.low)}, {pct(self.high)}]"
+
+    def overlaps(self, other: "Estimate") -> bool:
+        """Whether the two intervals (a point where one is missing) share a value."""
+        low, high = (self.low, self.high) if self.low is not None else (self.value, self.value)
+        other_low, other_high = (other.low, other.high) if other.low is not None else (other.value, other.value)
+        return low <= other_high and other_low <= high
 
 
 def pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
-def _arrow(metrics: dict, name: str) -> str:
-    return f"{pct(metrics.get(f'{name}_before'))} -> {pct(metrics.get(f'{name}_after'))}"
+class Cell:
+    """The records of one (group, fit attack, attack, detector), one per seed."""
+
+    def __init__(self, records: list[dict]):
+        self.records = sorted(records, key=lambda r: r["seed"])
+
+    def metric(self, name: str) -> Estimate:
+        """``name`` over the seeds (mean and t-interval), or one seed's value and bootstrap interval."""
+        metrics = [r["metrics"] for r in self.records]
+        if len(metrics) == 1:
+            m = metrics[0]
+            return Estimate(m.get(name), m.get(f"{name}_ci_low"), m.get(f"{name}_ci_high"))
+        combined = combine_seeds([m.get(name) for m in metrics], [m.get(f"{name}_se") for m in metrics])
+        if combined is None:
+            values = [m.get(name) for m in metrics if m.get(name) is not None]
+            return Estimate(float(np.mean(values)) if values else None)
+        return Estimate(*combined)
+
+    def n_aes(self, tag: str) -> int:
+        """The fewest successful AEs of ``tag`` ("before"/"after") any seed's AUC rests on."""
+        return min(r["metrics"].get(f"n_adv_{tag}") or 0 for r in self.records)
+
+    def auc(self, tag: str, min_aes: int, compact: bool = False) -> str:
+        n = self.n_aes(tag)
+        return f"n<{min_aes} (n={n})" if n < min_aes else self.metric(f"auc_{tag}").text(compact)
 
 
 def _setting_text(field: str, value) -> str:
@@ -34,87 +104,140 @@ def _setting_text(field: str, value) -> str:
     return f"{field}={value}"
 
 
-def _varying(groups: dict) -> dict[tuple, str]:
-    """``{group key: "eps=8/256, hfc_weight=0.5"}``: the settings that differ between groups of
-    one (dataset, model), empty where they agree."""
+def groups(records: list[dict]) -> dict[tuple, dict[tuple, Cell]]:
+    """``{(dataset, model, settings): {(fit_attack, attack, detector): Cell}}``, in record order."""
+    grouped: dict = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        grouped[(r["dataset"], r["model"], settings(r))][(r["fit_attack"], r["attack"], r["detector"])].append(r)
+    return {key: {cell: Cell(rs) for cell, rs in cells.items()} for key, cells in grouped.items()}
+
+
+def _varying(keys) -> dict[tuple, str]:
+    """``{group key: "eps=8/256, hfc_weight=0.5"}``: the settings that differ between groups of one
+    (dataset, model), empty where they agree."""
     by_model = defaultdict(list)
-    for key in groups:
+    for key in keys:
         by_model[key[:2]].append(key)
     out = {}
-    for keys in by_model.values():
-        differing = [i for i in range(len(keys[0][3])) if len({k[3][i] for k in keys}) > 1]
-        for key in keys:
-            out[key] = ", ".join(_setting_text(*key[3][i]) for i in differing)
+    for same in by_model.values():
+        differing = [i for i in range(len(same[0][2])) if len({k[2][i] for k in same}) > 1]
+        for key in same:
+            out[key] = ", ".join(_setting_text(*key[2][i]) for i in differing)
     return out
 
 
-def tables(records: list[dict]) -> list[tuple[str, list[str], list[list]]]:
-    """``[(title, headers, rows)]`` for every group of records."""
-    groups = defaultdict(list)
-    for record in records:
-        groups[(record["dataset"], record["model"], record["seed"], settings(record))].append(record)
-    varying = _varying(groups)
+def _not_separated(entries: list[tuple[str, Estimate]]) -> list[str]:
+    return [", ".join(other for other, e in entries if other != name and e.overlaps(estimate)) or "-"
+            for name, estimate in entries]
+
+
+def _ranked(entries: list[tuple[str, Estimate, list]], headers: list[str], caption: str, note: str) -> Table:
+    entries = sorted(entries, key=lambda e: e[1].value, reverse=True)
+    verdicts = _not_separated([(name, estimate) for name, estimate, _ in entries])
+    rows = [[i + 1, name, estimate.text(), *extra, verdict]
+            for i, ((name, estimate, extra), verdict) in enumerate(zip(entries, verdicts))]
+    return Table(caption, headers + ["not separated from"], rows, note)
+
+
+def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False) -> list[Table]:
+    """The main table and the two rankings of every (dataset, model, settings) group."""
+    found = groups(records)
+    varying = _varying(found)
     out = []
-    for (dataset, model, seed, setting), group in sorted(groups.items(), key=lambda item: repr(item[0])):
-        where = f" [{varying[dataset, model, seed, setting]}]" if varying[dataset, model, seed, setting] else ""
-        attacks = list(dict.fromkeys(r["attack"] for r in group))
-        detectors = list(dict.fromkeys(r["detector"] for r in group))
-        cell = {(r["detector"], r["attack"]): r for r in group}
+    for key in sorted(found, key=repr):
+        dataset, model, _ = key
+        cells = found[key]
+        seeds = sorted({r["seed"] for cell in cells.values() for r in cell.records})
+        where = f" [{varying[key]}]" if varying[key] else ""
+        seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+        attacks = list(dict.fromkeys(a for _, a, _ in cells))
+        detectors = list(dict.fromkeys(d for _, _, d in cells))
+        by = {(a, d): cell for (_, a, d), cell in cells.items()}
+        fit_of = {a: f for f, a, _ in cells}
         headers = ["detector"] + [f"{a} {m}" for a in attacks for m in ("AUC", "TPR@90")]
-        rows = []
+        rows, errors = [], {}
         for det in detectors:
             row = [det]
             for attack in attacks:
-                metrics = cell[(det, attack)]["metrics"] if (det, attack) in cell else {}
-                row += [_arrow(metrics, "auc"), _arrow(metrics, "tpr90")]
+                cell = by.get((attack, det))
+                if cell is None:
+                    row += ["", ""]
+                    continue
+                failed = [r["metrics"]["error"] for r in cell.records if "error" in r["metrics"]]
+                if failed:
+                    errors.setdefault(det, failed[0])
+                    row += ["error (below)", ""]
+                    continue
+                row += [f"{cell.auc('before', min_aes, compact)} -> {cell.auc('after', min_aes, compact)}",
+                        f"{pct(cell.metric('tpr90_before').value)} -> {pct(cell.metric('tpr90_after').value)}"]
             rows.append(row)
-        acc, counts = ["Adv. Acc"], ["n AEs scored"]
+        acc, counts = ["Adv. Acc"], [f"n AEs scored ({'per' if len(seeds) == 1 else 'fewest per'} seed)"]
         for attack in attacks:
-            metrics = next(r["metrics"] for r in group if r["attack"] == attack)
-            acc += [_arrow(metrics, "adv_acc"), ""]
-            counted = next((r["metrics"] for r in group if r["attack"] == attack and "n_adv_after" in r["metrics"]), {})
-            counts += [f"{counted.get('n_adv_before', 'n/a')} -> {counted.get('n_adv_after', 'n/a')}", ""]
+            cell = next(by[(attack, d)] for d in detectors if (attack, d) in by)
+            acc += [f"{pct(cell.metric('adv_acc_before').value)} -> {pct(cell.metric('adv_acc_after').value)}", ""]
+            counts += [f"{cell.n_aes('before')} -> {cell.n_aes('after')}", ""]
         rows += [acc, counts]
-        title = f"{dataset} / {model} / seed {seed}{where} (fit attack -> evaluated attack: " + ", ".join(
-            f"{next(r['fit_attack'] for r in group if r['attack'] == a)} -> {a}" for a in attacks) + ")"
-        out.append((title, headers, rows))
+        interval = ("95% paired bootstrap over AdvTest images" if len(seeds) == 1 else
+                    f"95% t-interval over the {len(seeds)} seeds, never narrower than each seed's bootstrap")
+        note = (f"AUC and TPR@90 in %; AUC intervals: {interval}. An AUC resting on fewer than {min_aes} successful "
+                f"AEs (per seed) is shown as n<{min_aes} and enters no ranking."
+                + "".join(f" Error of {det}: {text}" for det, text in errors.items()))
+        out.append(Table(f"{dataset} / {model} / {seeds_text}{where} (fit attack -> evaluated attack: "
+                         + ", ".join(f"{fit_of[a]} -> {a}" for a in attacks) + ")", headers, rows, note))
 
-        worst = []
+        worst, unranked = [], []
         for det in detectors:
-            after = [cell[(det, a)]["metrics"].get("auc_after") for a in attacks if (det, a) in cell]
-            after = [v for v in after if v is not None]
-            worst.append((det, min(after) if after else None))
-        worst.sort(key=lambda item: -1 if item[1] is None else item[1], reverse=True)
-        out.append((f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks",
-                    ["rank", "detector", "worst AUC"], [[i + 1, d, pct(v)] for i, (d, v) in enumerate(worst)]))
+            candidates = [(a, by[(a, det)].metric("auc_after")) for a in attacks if (a, det) in by
+                          and by[(a, det)].n_aes("after") >= min_aes and by[(a, det)].metric("auc_after").value is not None]
+            if candidates:
+                attack, estimate = min(candidates, key=lambda c: c[1].value)
+                worst.append((det, estimate, [attack]))
+            else:
+                unranked.append(det)
+        note = ("Worst case: the lowest AUC after any evaluated attack with enough AEs, with that cell's interval. "
+                "'not separated from' names entries whose intervals overlap: their order is not established.")
+        if unranked:
+            note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
+        out.append(_ranked(worst, ["rank", "detector", "worst AUC", "by attack"],
+                           f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks", note))
 
         drops = []
         for attack in attacks:
-            values = [r["metrics"]["auc_before"] - r["metrics"]["auc_after"] for r in group if r["attack"] == attack
-                      and r["metrics"].get("auc_before") is not None and r["metrics"].get("auc_after") is not None]
-            drops.append((attack, float(np.mean(values)) if values else None))
-        drops.sort(key=lambda item: -1 if item[1] is None else item[1], reverse=True)
-        out.append((f"{dataset} / {model}{where}: attacks by mean AUC drop over detectors",
-                    ["rank", "attack", "mean AUC drop"], [[i + 1, a, pct(v)] for i, (a, v) in enumerate(drops)]))
+            estimates = [by[(attack, d)].metric("auc_drop") for d in detectors if (attack, d) in by
+                         and by[(attack, d)].n_aes("after") >= min_aes]
+            estimates = [e for e in estimates if e.value is not None]
+            if estimates:
+                bounds = [e for e in estimates if e.low is not None]
+                mean = Estimate(float(np.mean([e.value for e in estimates])),
+                                float(np.mean([e.low for e in bounds])) if len(bounds) == len(estimates) else None,
+                                float(np.mean([e.high for e in bounds])) if len(bounds) == len(estimates) else None)
+                drops.append((attack, mean, [len(estimates)]))
+        note = ("Mean over detectors of the paired AUC drop (before - after); interval: the mean of the detectors' "
+                "interval bounds (exact if their errors were perfectly correlated, wider otherwise). Cells under "
+                f"the {min_aes}-AE rule are left out.")
+        out.append(_ranked(drops, ["rank", "attack", "mean AUC drop", "detectors"],
+                           f"{dataset} / {model}{where}: attacks by mean AUC drop over detectors", note))
     return out
 
 
-def render(records: list[dict], fmt: str = "simple") -> str:
-    """All tables as text (``simple``) or Markdown (``github``)."""
+def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) -> str:
+    """All tables as text (``simple``, compact intervals) or Markdown (``github``, full intervals)."""
     parts = []
-    for title, headers, rows in tables(records):
-        heading = f"### {title}" if fmt == "github" else title
-        parts.append(f"{heading}\n\n{tabulate(rows, headers=headers, tablefmt=fmt)}\n")
+    for table in tables(records, min_aes=min_aes, compact=fmt == "simple"):
+        heading = f"### {table.caption}" if fmt == "github" else table.caption
+        note = f"\n{table.note}\n" if table.note else ""
+        parts.append(f"{heading}\n\n{tabulate(table.rows, headers=table.headers, tablefmt=fmt)}\n{note}")
     return "\n".join(parts)
 
 
 def to_csv(records: list[dict]) -> str:
-    """One row per record: keys and metrics as numbers."""
+    """One row per record: keys, settings and every metric (intervals included) as numbers."""
     buffer = io.StringIO()
     metric_names = sorted({m for r in records for m in r["metrics"] if m != "error"})
+    setting_names = [field for field, _ in settings(records[0])] if records else []
     writer = csv.writer(buffer)
-    writer.writerow(["dataset", "model", "seed", "fit_attack", "attack", "detector", *metric_names])
+    writer.writerow(["dataset", "model", "seed", "fit_attack", "attack", "detector", *setting_names, *metric_names])
     for r in records:
         writer.writerow([r["dataset"], r["model"], r["seed"], r["fit_attack"], r["attack"], r["detector"],
-                         *[r["metrics"].get(m) for m in metric_names]])
+                         *[value for _, value in settings(r)], *[r["metrics"].get(m) for m in metric_names]])
     return buffer.getvalue()

@@ -31,9 +31,13 @@ SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", 
 
 
 def settings(record: dict) -> tuple:
-    """``((field, value), ...)`` of the record's :data:`SETTING_FIELDS`, in that order."""
+    """``((field, value), ...)`` of the record's :data:`SETTING_FIELDS`, in that order. Under
+    ``--eps auto`` the budget (and the step that follows from it) is ``"auto"``: each seed's
+    classifier gets its own budget by one rule, and its records still belong together."""
     params = record.get("params") or {}
-    return tuple((field, params.get(field)) for field in SETTING_FIELDS)
+    auto = params.get("eps_search") is not None
+    return tuple((field, "auto" if auto and field in ("eps", "alpha") else params.get(field))
+                 for field in SETTING_FIELDS)
 
 
 def record_key(record: dict) -> tuple:

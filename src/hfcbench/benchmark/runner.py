@@ -14,7 +14,6 @@ once, so a run killed at any point and started again recomputes nothing that fin
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,7 +22,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
 from ..attacks import BASE_ATTACKS, AttackResult, build_attack, is_base
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.hfc import HFCTerm
@@ -33,6 +31,7 @@ from ..detectors import DETECTORS
 from ..device import resolve_device
 from ..errors import HfcbenchError, InvalidParameterError
 from ..gmm import GaussianMixture
+from ..isa import describe as describe_platform
 from ..models import DEFAULT_MODEL, FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_or_train
@@ -40,6 +39,7 @@ from .config import SMOKE_BY_DIMS, RunConfig, attack_pairs
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .metrics import auc, success_rate, tpr_at_tnr
 from .noise import noisy_copies, perturbation_l2
+from .uncertainty import paired_bootstrap
 from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
@@ -148,9 +148,18 @@ class Runner:
         index = self.split.adv_train if name == "advtrain" else self.split.adv_test
         return self.dataset.test.images[index], self.dataset.test.labels[index], index
 
-    def clean_features(self, pool: str) -> Features:
+    def clean_features(self, pool: str, *, maps: bool = False) -> Features:
+        """Features of the clean images of ``pool`` (``maps``: with full maps, see :meth:`map_features`)."""
         images, labels, index = self.pool(pool)
+        if maps:
+            return self.map_features(images, labels)
         return self.features(images, labels, part=pool, index=index.tolist())
+
+    def map_features(self, images: torch.Tensor, labels: torch.Tensor | None) -> Features:
+        """Features with the full maps of every hooked layer, for detectors that require ``"maps"``.
+        Computed on demand and never cached: at 28x28 they are ~40x the channel means."""
+        return FeatureExtractor(self.model, maps="all").extract(images, labels, progress=not self.config.quiet,
+                                                                desc="feature maps")
 
     def aes_key(self, spec: str, pool: str, **extra) -> str:
         """Content key of the AEs of ``spec`` on ``pool``: every setting that changes them (``extra``:
@@ -181,12 +190,15 @@ class Runner:
 
         return self._cached("aes", self.aes_key(spec, pool), compute)
 
-    def successful(self, spec: str, pool: str) -> Features:
-        """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier."""
+    def successful(self, spec: str, pool: str, *, maps: bool = False) -> Features:
+        """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier (``maps``: with full maps)."""
         feats, success, _ = self.adversarial(spec, pool)
-        return feats.subset(np.flatnonzero(success))
+        rows = np.flatnonzero(success)
+        if maps:
+            return self.map_features(self.adversarial_images(spec, pool)[rows], feats.labels[rows])
+        return feats.subset(rows)
 
-    def noisy_features(self, fit_attack: str) -> Features:
+    def noisy_features(self, fit_attack: str, *, maps: bool = False) -> Features:
         """Features of noisy copies of the AdvTrain images, with Gaussian noise of the mean L2 norm
         of the successful ``fit_attack`` AEs' perturbations (:mod:`hfcbench.benchmark.noise`);
         that norm is in ``meta["noise_l2"]``."""
@@ -199,10 +211,10 @@ class Runner:
             l2 = float(norms.mean()) if len(norms) else 0.0
             noisy = noisy_copies(images, l2, seed=self.config.seed, index=index)
             feats = self.extractor.extract(noisy, labels, progress=not self.config.quiet, desc="noisy copies")
-            return {"features": feats.to_state(), "l2": l2}
+            return {"features": feats.to_state(), "images": noisy, "l2": l2}
 
         state = self._cached("noisy", key, compute)
-        feats = Features.from_state(state["features"])
+        feats = self.map_features(state["images"], labels) if maps else Features.from_state(state["features"])
         feats.meta["noise_l2"] = float(state["l2"])
         return feats
 
@@ -217,27 +229,41 @@ class Runner:
         """Detector ``name`` fitted on AdvTrain clean (and, unless ``--no-noisy``, noisy) inputs
         against the successful ``fit_attack`` AEs, with the training-set features as its reference
         (cached). Raises :class:`HfcbenchError` when it cannot be fitted on these features."""
+        maps = self.needs_maps(name)
+
         def fit():
-            noisy = self.noisy_features(fit_attack) if self.config.noisy else None
-            return DETECTORS.get(name)().fit(self.clean_features("advtrain"), self.successful(fit_attack, "advtrain"),
-                                             noisy, reference=self.context().reference)
+            noisy = self.noisy_features(fit_attack, maps=maps) if self.config.noisy else None
+            return DETECTORS.get(name)().fit(self.clean_features("advtrain", maps=maps),
+                                             self.successful(fit_attack, "advtrain", maps=maps), noisy,
+                                             reference=self.context().reference)
 
         return self._cached("detectors", self.detector_key(name, fit_attack), fit, pickled=True)
 
+    @staticmethod
+    def needs_maps(name: str) -> bool:
+        """Whether detector ``name`` reads full feature maps (``"maps"`` in its ``requires``)."""
+        return "maps" in DETECTORS.get(name).requires
+
     def detector_scores(self, name: str, fit_attack: str, attack: str) -> dict[str, np.ndarray]:
         """``{"clean", "before", "after"}`` -> (N,) scores on AdvTest: clean inputs, successful AEs of
-        ``fit_attack`` and of ``attack``; higher = more adversarial."""
-        detector = self.fitted_detector(name, fit_attack)
-        parts = {"clean": self.clean_features("advtest"), "before": self.successful(fit_attack, "advtest"),
-                 "after": self.successful(attack, "advtest")}
-        return {tag: detector.score(feats) if len(feats) else np.empty(0) for tag, feats in parts.items()}
+        ``fit_attack`` and of ``attack``; higher = more adversarial. ``"before_source"`` and
+        ``"after_source"`` give each AE's source image (its position among the clean inputs)."""
+        detector, maps = self.fitted_detector(name, fit_attack), self.needs_maps(name)
+        parts = {"clean": self.clean_features("advtest", maps=maps),
+                 "before": self.successful(fit_attack, "advtest", maps=maps),
+                 "after": self.successful(attack, "advtest", maps=maps)}
+        scores = {tag: detector.score(feats) if len(feats) else np.empty(0) for tag, feats in parts.items()}
+        for tag, spec in (("before", fit_attack), ("after", attack)):
+            scores[f"{tag}_source"] = np.flatnonzero(self.adversarial(spec, "advtest")[1])
+        return scores
 
     def layer_aucs(self, name: str, fit_attack: str, attack: str) -> dict[str, dict[str, float | None]]:
         """``{"before"|"after": {characteristic: AUC}}``: each layer's characteristic alone (Fig. 6)."""
-        return layer_aucs(self.fitted_detector(name, fit_attack), self.clean_features("advtrain"),
-                          self.successful(fit_attack, "advtrain"), self.clean_features("advtest"),
-                          {"before": self.successful(fit_attack, "advtest"),
-                           "after": self.successful(attack, "advtest")})
+        maps = self.needs_maps(name)
+        return layer_aucs(self.fitted_detector(name, fit_attack), self.clean_features("advtrain", maps=maps),
+                          self.successful(fit_attack, "advtrain", maps=maps), self.clean_features("advtest", maps=maps),
+                          {"before": self.successful(fit_attack, "advtest", maps=maps),
+                           "after": self.successful(attack, "advtest", maps=maps)})
 
     def craft(self, attack, images: torch.Tensor, labels: torch.Tensor, *, desc: str = "attack") -> AttackResult:
         """``attack`` on ``images`` in this run's batches, with a progress bar unless quiet."""
@@ -259,13 +285,13 @@ class Runner:
         """Append every missing record to ``results_path`` and yield all records of this run."""
         c = self.config
         done = {record_key(r): r for r in read_records([results_path])} if results_path.exists() else {}
-        params = {k: v for k, v in asdict(c).items() if k not in ("quiet", "no_cache", "out", "plugins")}
+        params = {k: v for k, v in asdict(c).items()
+                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes")}
         params.update(arch=self.arch, pool_size=self.split.pool_size, misclassified=self.split.misclassified,
                       adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
                       test_accuracy=self.trained.test_accuracy,
                       eps_search=None if self.budget_search is None else as_state(self.budget_search))
-        versions = {"hfcbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                    "python": platform.python_version()}
+        versions = describe_platform()
         bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
                    disable=c.quiet)
         for fit_attack, attack in self.pairs:
@@ -277,7 +303,7 @@ class Runner:
                 base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
                             detector=name)
                 existing = done.get(record_key({**base, "params": params}))
-                if existing is not None and existing.get("params") == params:
+                if existing is not None and existing.get("params") == params and "error" not in existing["metrics"]:
                     yield existing
                     continue
                 start = time.perf_counter()
@@ -302,4 +328,8 @@ class Runner:
             adv = scores[tag]
             out[f"auc_{tag}"] = auc(scores["clean"], adv) if len(adv) else None
             out[f"tpr90_{tag}"] = tpr_at_tnr(scores["clean"], adv) if len(adv) else None
+        both = out["auc_before"] is not None and out["auc_after"] is not None
+        out["auc_drop"] = out["auc_before"] - out["auc_after"] if both else None
+        out.update(paired_bootstrap(scores["clean"], scores["before"], scores["before_source"], scores["after"],
+                                    scores["after_source"], seed=self.config.seed))
         return out

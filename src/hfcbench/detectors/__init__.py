@@ -16,6 +16,7 @@ DETECTORS: Registry = Registry("detectors", {
     "maha": "hfcbench.detectors.maha:MAHA",
     "svm": "hfcbench.detectors.svm:SVM",
     "dnn": "hfcbench.detectors.dnn:DNN",
+    "dnn-mlp": "hfcbench.detectors.dnn_mlp:DNNMLP",
     "hfc": "hfcbench.detectors.hfc:HFC",
 })
 

@@ -12,8 +12,9 @@ their adversarial examples, optionally noisy copies) and scores features of new 
   learned combination (LID estimate per layer, Mahalanobis distance per layer, kernel
   density, Bayesian uncertainty...), each of shape ``(N,)``, to be checked against the formulas.
 
-``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers),
-``"penultimate"``, ``"logits"``, ``"head"`` (final linear layer's parameters).
+``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers' channel
+means), ``"maps"`` (hooked layers' full activation maps, ``Features.maps``), ``"penultimate"``,
+``"logits"``, ``"head"`` (final linear layer's parameters).
 
 **The reference set.** KD (Feinman et al.), MAHA (Lee et al.), LID's neighbours and the HFC score
 (paper Eq. 18-19) estimate class statistics (kernel-density points, class means and tied
@@ -65,7 +66,7 @@ class Detector:
         ``reference``, the training-set features with their true labels (default: ``clean``)."""
         for what, feats in (("clean", clean), ("adv", adv), ("noisy", noisy), ("reference", reference)):
             if feats is not None:
-                self._check_features(feats, what)
+                self._check_features(feats, what, maps=what != "reference")
         if len(clean) < 2 or len(adv) < 2:
             raise InvalidParameterError(
                 f"{type(self).__name__}.fit needs at least 2 clean and 2 adversarial samples, got "
@@ -120,12 +121,19 @@ class Detector:
         if not getattr(self, "fitted_", False):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(clean, adv) first")
 
-    def _check_features(self, feats: Features, what: str) -> None:
+    def _check_features(self, feats: Features, what: str, *, maps: bool = True) -> None:
+        """Refuse features that lack a part the detector reads (``maps``: whether full maps are
+        needed; the reference set never carries them: class statistics come from its vectors)."""
         if not isinstance(feats, Features):
             raise InvalidParameterError(f"{type(self).__name__}: {what} must be a Features object, got "
                                         f"{type(feats).__name__}; extract them with FeatureExtractor")
         if "penultimate" in self.requires and PENULTIMATE not in feats.layers:
             raise InvalidParameterError(f"{type(self).__name__}: {what} features lack the penultimate layer")
+        if maps and "maps" in self.requires:
+            missing = [n for n in feats.layer_names if n != PENULTIMATE and n not in feats.maps]
+            if missing:
+                raise InvalidParameterError(f"{type(self).__name__}: {what} features lack the full maps of layers "
+                                            f"{missing}; extract them with FeatureExtractor(model, maps='all')")
         if "head" in self.requires and feats.head_weight is None:
             raise InvalidParameterError(f"{type(self).__name__}: {what} features lack the final linear layer "
                                         "(head_weight); extract them with FeatureExtractor")

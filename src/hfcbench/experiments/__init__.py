@@ -33,11 +33,15 @@ BUILT_IN = {
 }
 EXPERIMENTS: Registry = Registry("experiments", BUILT_IN)
 ORDER = tuple(BUILT_IN)
+# the experiments that run every seed of --seeds; the others run its first seed and say so
+MULTI_SEED = ("table1", "table2", "weight-sweep")
 
 
 def run_experiment(name: str, config: RunConfig, out: Path) -> Report:
     """Run experiment ``name`` and write its report into ``out``."""
     report = EXPERIMENTS.get(name)(config, Path(out))
+    if len(config.seeds) > 1 and name not in MULTI_SEED:
+        report.notes.insert(0, f"one seed ({config.seeds[0]}): this experiment does not run every seed of --seeds")
     report.write(out)
     return report
 

@@ -7,12 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..benchmark.config import RunConfig
+from ..benchmark.leaderboard import Cell, groups
 from ..benchmark.runner import Runner
+from ..errors import HfcbenchError
 from .report import FIGURES
 
 # flags an experiment's command line repeats when they differ from the RunConfig defaults
 COMMAND_FLAGS = ("dataset", "model", "profile", "eps", "steps", "epochs", "limit", "gmm_components", "hfc_weight",
-                 "seed")
+                 "noisy", "seed", "seeds")
 
 
 def command(name: str, config: RunConfig) -> str:
@@ -22,19 +24,43 @@ def command(name: str, config: RunConfig) -> str:
     for key in COMMAND_FLAGS:
         value = getattr(config, key)
         if value is not None and value != getattr(default, key):
-            text = f"{256 * value:g}/256" if key == "eps" and not isinstance(value, str) else str(value)
+            if key == "noisy":
+                parts.append("--no-noisy")
+                continue
+            text = (f"{256 * value:g}/256" if key == "eps" and not isinstance(value, str)
+                    else ",".join(map(str, value)) if key == "seeds" else str(value))
             parts += [f"--{key.replace('_', '-')}", text]
     return " ".join(parts)
 
 
 def runner(config: RunConfig, **changes) -> Runner:
-    """A :class:`Runner` on ``config`` with ``changes`` (e.g. another budget or M)."""
-    return Runner(replace(config, **changes))
+    """A :class:`Runner` on ``config`` with ``changes`` (e.g. another budget or M), for the first
+    seed of ``--seeds`` (experiments of one seed; see ``seeded_records`` for the others)."""
+    return Runner(replace(config.per_seed()[0], **changes))
+
+
+def cells(found: list[dict]) -> dict[tuple[str, str], Cell]:
+    """``{(attack, detector): Cell}`` of records made under one setting (seeds aggregated)."""
+    grouped = groups(found)
+    if len(grouped) != 1:
+        raise HfcbenchError(f"expected records of one setting, got {len(grouped)} groups")
+    return {(attack, detector): cell for (_, attack, detector), cell in next(iter(grouped.values())).items()}
 
 
 def records(run: Runner, out: Path, tag: str) -> list[dict]:
     """Every record of ``run`` (resumed from ``out/raw/TAG.jsonl``: a killed experiment resumes)."""
     return list(run.run(Path(out) / "raw" / f"{tag}.jsonl"))
+
+
+def seeded_records(config: RunConfig, out: Path, tag: str, **changes) -> tuple[list[Runner], list[dict]]:
+    """The runners and records of ``config`` with ``changes``, once per seed of ``--seeds``
+    (every seed a whole protocol: classifier, split, targets, attacks)."""
+    runs, found = [], []
+    for seeded in replace(config, **changes).per_seed():
+        run = Runner(seeded)
+        runs.append(run)
+        found += records(run, out, f"{tag}-seed{seeded.seed}" if config.seeds else tag)
+    return runs, found
 
 
 def figure(out: Path, name: str) -> Path:
@@ -53,6 +79,13 @@ def budget_note(run: Runner) -> str:
     if run.budget_search is None:
         return fixed
     return f"{run.budget_search.describe()}; alpha = {256 * c.alpha:g}/256, {c.steps} steps"
+
+
+def seeds_note(runs: list[Runner]) -> list[str]:
+    """One note per seed (pool and budget), or the single run's two notes."""
+    if len(runs) == 1:
+        return [pool_note(runs[0]), budget_note(runs[0])]
+    return [f"seed {run.config.seed}: {pool_note(run)} {budget_note(run)}" for run in runs]
 
 
 def pool_note(run: Runner) -> str:

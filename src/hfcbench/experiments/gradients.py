@@ -51,9 +51,11 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
     attack_rows = [[a, *[f"{_mean_cosine(changes[a], changes[b]):.3f}" for b in names]] for a in names]
 
     bim = build_attack("bim", run.model, eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed)
+    target = choose_targets(labels, run.dataset.num_classes, seed=c.seed)
+    device = next(run.model.parameters()).device  # the path is walked by hand: inputs go to the model
     with eval_mode(run.model):
-        target = choose_targets(labels, run.dataset.num_classes, seed=c.seed)
-        path = [z] + [penultimate(x_t) for x_t in bim.iterates(images, target, torch.arange(len(images)))]
+        path = [z] + [penultimate(x_t) for x_t in bim.iterates(images.to(device), target.to(device),
+                                                                 torch.arange(len(images)))]
     steps = [b - a for a, b in zip(path, path[1:])]
     pairwise = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
     total = path[-1] - path[0]

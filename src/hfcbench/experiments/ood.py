@@ -35,7 +35,7 @@ def ood_lesions(config: RunConfig, out: Path) -> Report:
     if run.dataset.spatial_dims != 2:
         raise InvalidParameterError(f"ood-lesions draws 2-D lesions; {config.dataset} is "
                                     f"{run.dataset.spatial_dims}-D")
-    detector = run.fitted_detector("hfc", "bim")  # S_HFC reads clean features only; the fit ignores AEs
+    detector = run.fitted_detector("hfc", "bim")  # S_HFC reads training features only; the fit ignores AEs
     clean = run.clean_features("advtest")
     clean_scores = detector.score(clean)
     images, labels, _ = run.pool("advtest")
@@ -55,8 +55,8 @@ def ood_lesions(config: RunConfig, out: Path) -> Report:
                      *([f"{theirs[0]:.1f}", f"{theirs[1]:.1f}"] if theirs else ["n/a", "n/a"])])
         records.append({"dataset": config.dataset, "size": size, "count": count, "repeats": repeats,
                         "auc": value, "false_prediction_rate": float(wrong.mean()), "n_lesioned": len(lesioned)})
-    notes = [pool_note(run), f"S_HFC fitted on AdvTrain clean features ({run.config.gmm_components} components per "
-                             f"class); {len(images)} AdvTest images x {repeats} lesion draws per row"]
+    notes = [pool_note(run), f"S_HFC fitted on the training images' penultimate features ({detector.n_components} "
+                             f"components per class); {len(images)} AdvTest images x {repeats} lesion draws per row"]
     return Report("ood-lesions", f"Table VI on {config.dataset}: the HFC score against synthesised lesions",
                   command("ood-lesions", config), notes,
                   [Table(f"AUC (%) and FR (%): hfcbench, then the paper ({paper_name(config.dataset) or 'n/a'})",

@@ -12,17 +12,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..benchmark.leaderboard import pct
+from ..benchmark.leaderboard import Table, pct
 from ..cache import atomic_write_bytes
 
 FIGURES = "figures"  # the sub-folder of an experiment's output that holds its PNGs
-
-
-@dataclass
-class Table:
-    caption: str
-    headers: list[str]
-    rows: list[list]
 
 
 @dataclass
@@ -44,6 +37,7 @@ class Report:
         parts += [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
         for table in self.tables:
             parts += [f"**{table.caption}**", "", tabulate(table.rows, headers=table.headers, tablefmt="github"), ""]
+            parts += [table.note, ""] if table.note else []
         parts += [f"![{self.name}: {name}]({FIGURES}/{name})" for name in self.figures]
         return "\n".join(parts).rstrip() + "\n"
 

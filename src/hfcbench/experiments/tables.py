@@ -10,24 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.leaderboard import tables
 from ..benchmark.config import TABLE2_ATTACKS, RunConfig
-from .common import budget_note, command, pool_note, records, runner, slim
+from ..benchmark.leaderboard import tables
+from .common import cells, command, seeded_records, seeds_note, slim
 from .paper import TABLE1, TABLE2, attack_rows, paper_name
 from .report import Report, Table, arrow, pct
-
-MIN_AES = 10  # an attack with fewer successful AEs is not ranked: its AUC rests on too few points
 
 
 def table1(config: RunConfig, out: Path) -> Report:
     """Table I: base attacks with and without HFC against every detector."""
-    run = runner(config, attacks="hfc")
-    found = records(run, out, "table1")
+    runs, found = seeded_records(config, out, "table1", attacks="hfc")
     report = Report("table1", f"Table I on {config.dataset}: AUC and TPR@90 before -> after HFC",
-                    command("table1", config), [pool_note(run), budget_note(run)],
-                    records=[slim(r) for r in found])
-    for title, headers, rows in tables(found):
-        report.tables.append(Table(f"hfcbench, {title}", headers, rows))
+                    command("table1", config), seeds_note(runs), records=[slim(r) for r in found])
+    for table in tables(found, min_aes=config.min_aes):
+        table.caption = f"hfcbench, {table.caption}"
+        report.tables.append(table)
     paper = TABLE1.get(paper_name(config.dataset))
     if paper:
         detectors = list(dict.fromkeys(d for cells in paper.values() for d in cells))
@@ -42,27 +39,36 @@ def table1(config: RunConfig, out: Path) -> Report:
 def table2(config: RunConfig, out: Path) -> Report:
     """Table II: HFC against the other adaptive attacks on BIM-fitted detectors."""
     attacks = ["bim+hfc", *TABLE2_ATTACKS]
-    run = runner(config, attacks=",".join(["hfc", *TABLE2_ATTACKS]), fit_attacks="bim")
-    found = records(run, out, "table2")
-    cell = {(r["attack"], r["detector"]): r["metrics"] for r in found}
+    runs, found = seeded_records(config, out, "table2", attacks=",".join(["hfc", *TABLE2_ATTACKS]), fit_attacks="bim")
+    by, min_aes = cells(found), config.min_aes
     detectors = list(dict.fromkeys(r["detector"] for r in found))
-    bim = [pct(cell[("bim+hfc", d)].get("auc_before")) for d in detectors]
-    first = cell[("bim+hfc", detectors[0])]
-    rows = [["bim (before)", *bim, pct(first["adv_acc_before"]), first.get("n_adv_before")]]
-    n_aes = {a: cell[(a, detectors[0])].get("n_adv_after") or 0 for a in attacks}
+    first = by[("bim+hfc", detectors[0])]
+    rows = [["bim (before)", *[by[("bim+hfc", d)].auc("before", min_aes) for d in detectors],
+             pct(first.metric("adv_acc_before").value), first.n_aes("before")]]
     for attack in attacks:
-        rows.append([attack, *[pct(cell[(attack, d)].get("auc_after")) for d in detectors],
-                     pct(cell[(attack, detectors[0])]["adv_acc_after"]), n_aes[attack]])
+        cell = by[(attack, detectors[0])]
+        rows.append([attack, *[by[(attack, d)].auc("after", min_aes) for d in detectors],
+                     pct(cell.metric("adv_acc_after").value), cell.n_aes("after")])
+    seeds = f"{len(runs)} seeds" if len(runs) > 1 else "one seed"
     report = Report("table2", f"Table II on {config.dataset}: AUC (%) of BIM-fitted detectors after each "
-                              "adaptive attack", command("table2", config), [pool_note(run), budget_note(run)],
-                    [Table("hfcbench: AUC after (lower = better attack), Adv. Acc (higher = better attack), "
-                           "successful AEs scored", ["attack", *detectors, "Adv. Acc", "n AEs"], rows)],
+                              "adaptive attack", command("table2", config), seeds_note(runs),
+                    [Table(f"hfcbench ({seeds}): AUC after with 95% intervals (lower = better attack), Adv. Acc "
+                           "(higher = better attack), successful AEs scored (fewest per seed)",
+                           ["attack", *detectors, "Adv. Acc", "n AEs"], rows,
+                           f"An AUC resting on fewer than {min_aes} AEs per seed is shown as n<{min_aes}.")],
                     records=[slim(r) for r in found])
-    ranked = [a for a in attacks if n_aes[a] >= MIN_AES]
-    best = {d: min(ranked, key=lambda a: cell[(a, d)].get("auc_after") if cell[(a, d)].get("auc_after")
-                   is not None else 2.0) for d in detectors} if ranked else {}
-    report.notes.append(f"lowest AUC per detector among attacks with at least {MIN_AES} successful AEs: "
-                        + (", ".join(f"{d}: {a}" for d, a in best.items()) or "none"))
+    verdicts = []
+    for d in detectors:
+        ranked = [(a, by[(a, d)].metric("auc_after")) for a in attacks
+                  if by[(a, d)].n_aes("after") >= min_aes and by[(a, d)].metric("auc_after").value is not None]
+        if not ranked:
+            verdicts.append(f"{d}: none")
+            continue
+        best, estimate = min(ranked, key=lambda item: item[1].value)
+        tied = [a for a, e in ranked if a != best and e.overlaps(estimate)]
+        verdicts.append(f"{d}: {best}" + (f" (not separated from {', '.join(tied)})" if tied else ""))
+    report.notes.append(f"lowest AUC per detector among attacks with at least {min_aes} successful AEs: "
+                        + "; ".join(verdicts))
     paper = attack_rows(TABLE2, config.dataset)
     if paper:
         report.tables.append(Table(f"the paper, {paper_name(config.dataset)} (ResNet-50, eps 1/256)", *paper))

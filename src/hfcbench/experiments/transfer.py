@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..benchmark.metrics import auc, success_rate
 from ..benchmark.config import RunConfig
@@ -26,34 +27,37 @@ from .report import Report, Table, pct
 TRANSFER_DETECTORS = "kd,maha,lid,svm,dnn"
 
 
-def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features, np.ndarray]:
-    """Victim features of the substitute's ``spec`` AEs on the victim's AdvTest, and success on the victim."""
+def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features, torch.Tensor, np.ndarray]:
+    """Victim features of the substitute's ``spec`` AEs on the victim's AdvTest, the AEs themselves
+    (N, C, *spatial), and success on the victim."""
     images, labels, _ = victim.pool("advtest")
     key = victim.aes_key(spec, "advtest", substitute=substitute.trained.key)
 
     def compute():
         result = substitute.craft(substitute.build(spec), images, labels, desc=f"{spec} on substitute")
         feats = victim.extractor.extract(result.adv, result.target, progress=False)
-        return {"features": feats.to_state(), "success": feats.predictions == result.target}
+        return {"features": feats.to_state(), "adv": result.adv, "success": feats.predictions == result.target}
 
     state = victim.cache.get_or_compute("aes", key, compute)
-    return Features.from_state(state["features"]), state["success"].numpy()
+    return Features.from_state(state["features"]), state["adv"], state["success"].numpy()
 
 
 def semi_white_box(config: RunConfig, out: Path) -> Report:
     """Table IV: BIM and BIM+HFC crafted on a substitute model, scored on the victim."""
     victim = runner(config, detectors=config.detectors if config.detectors != "all" else TRANSFER_DETECTORS)
     substitute = Runner(replace(victim.config, seed=config.seed + 1), dataset=victim.dataset)
-    clean = victim.clean_features("advtest")
     rows, records = [], []
     for spec in ("bim", "bim+hfc"):
-        feats, success = transferred(victim, substitute, spec)
-        adv = feats.subset(np.flatnonzero(success))
+        feats, images, success = transferred(victim, substitute, spec)
+        kept = np.flatnonzero(success)
+        adv = feats.subset(kept)
         cells = {}
         for name in victim.detector_names:
             try:
-                detector = victim.fitted_detector(name, "bim")
-                cells[name] = auc(detector.score(clean), detector.score(adv)) if len(adv) else None
+                detector, maps = victim.fitted_detector(name, "bim"), victim.needs_maps(name)
+                scored = victim.map_features(images[kept], adv.labels) if maps else adv
+                clean = victim.clean_features("advtest", maps=maps)
+                cells[name] = auc(detector.score(clean), detector.score(scored)) if len(adv) else None
             except HfcbenchError:
                 cells[name] = None
         rows.append([spec, *map(pct, cells.values()), pct(success_rate(success)), len(adv)])

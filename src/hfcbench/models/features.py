@@ -3,7 +3,9 @@
 For each hooked activation layer ``l`` with output ``(N, C_l, *spatial)`` the paper keeps the
 channel-mean vector ``f_l(x)`` of shape ``(N, C_l)`` (Sec. V-A, "Hyperparameters"); the
 penultimate layer ``z(x)`` (the input of the final linear layer, Eq. 1) is kept whole; the
-logits ``l(x)`` are kept too.
+logits ``l(x)`` are kept too. Full activation maps ``(N, C_l, *spatial)`` are kept only for the
+layers a caller asks for (``FeatureExtractor(model, maps=[...])``): a detector on whole maps
+(Metzen et al.) needs them, and at 28x28 they are about 40 times the size of the channel means.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Features:
         labels: (N,) int64 labels the caller attached (true or target class), or None.
         head_weight, head_bias: (K, D) and (K,) parameters of the final linear layer, so that
             detectors such as BU can map penultimate features to logits without the model.
+        meta: plain values describing the inputs (e.g. ``noise_l2`` of noisy copies).
+        maps: ordered ``{name: (N, C_l, *spatial)}`` full activations of the hooked layers that
+            were asked for (empty by default).
     """
 
     logits: torch.Tensor
@@ -42,6 +47,7 @@ class Features:
     head_weight: torch.Tensor | None = None
     head_bias: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
+    maps: "OrderedDict[str, torch.Tensor]" = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.logits)
@@ -67,7 +73,7 @@ class Features:
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return Features(self.logits[index], OrderedDict((k, v[index]) for k, v in self.layers.items()),
                         None if self.labels is None else self.labels[index], self.head_weight, self.head_bias,
-                        dict(self.meta))
+                        dict(self.meta), OrderedDict((k, v[index]) for k, v in self.maps.items()))
 
     @staticmethod
     def concat(parts: Sequence["Features"]) -> "Features":
@@ -77,14 +83,16 @@ class Features:
         labels = None if first.labels is None else torch.cat([p.labels for p in parts])
         return Features(torch.cat([p.logits for p in parts]),
                         OrderedDict((k, torch.cat([p.layers[k] for p in parts])) for k in first.layers),
-                        labels, first.head_weight, first.head_bias, dict(first.meta))
+                        labels, first.head_weight, first.head_bias, dict(first.meta),
+                        OrderedDict((k, torch.cat([p.maps[k] for p in parts])) for k in first.maps))
 
     def with_labels(self, labels: torch.Tensor | None) -> "Features":
-        return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta))
+        return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta),
+                        self.maps)
 
     def check_finite(self, what: str = "features") -> "Features":
         """Raise a clear error if any value is NaN or infinite (instead of a silent NaN AUC)."""
-        for name, tensor in [("logits", self.logits), *self.layers.items()]:
+        for name, tensor in [("logits", self.logits), *self.layers.items(), *self.maps.items()]:
             bad = ~torch.isfinite(tensor)
             if bad.any():
                 rows = bad.reshape(len(tensor), -1).any(1).nonzero().flatten()[:5].tolist()
@@ -94,7 +102,8 @@ class Features:
         return self
 
     def to_state(self) -> dict:
-        """A dict of tensors and plain values, loadable with ``torch.load(weights_only=True)``."""
+        """A dict of tensors and plain values, loadable with ``torch.load(weights_only=True)``
+        (full maps are never stored: they are recomputed from images when a detector needs them)."""
         return {"logits": self.logits, "layers": dict(self.layers), "layer_order": list(self.layers),
                 "labels": self.labels, "head_weight": self.head_weight, "head_bias": self.head_bias,
                 "meta": self.meta}
@@ -167,12 +176,14 @@ class FeatureExtractor:
             is removed when a call returns; training flags are restored.
         layers: names of the hooked layers to keep (``None`` = all of ``layer_names``). The
             penultimate layer is always kept.
+        maps: names of hooked layers whose full activations are kept in ``Features.maps``, or
+            ``"all"`` for every hooked layer (default: none).
 
     ``extractor(x)`` keeps the autograd graph (attacks differentiate through it);
     ``extractor.extract(x)`` streams batches without gradients and returns CPU tensors.
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str] | None = None):
+    def __init__(self, model: nn.Module, layers: Iterable[str] | None = None, *, maps: Iterable[str] | str = ()):
         self.model = model
         available = _default_layers(model)
         if layers is None:
@@ -183,6 +194,11 @@ class FeatureExtractor:
             if unknown:
                 raise InvalidParameterError(f"unknown layer(s) {unknown}; available layers: {list(available)}")
         self._modules = OrderedDict((n, available[n]) for n in chosen)
+        self._maps = list(self._modules) if maps == "all" else list(maps)
+        unknown = [n for n in self._maps if n not in self._modules]
+        if unknown:
+            raise InvalidParameterError(f"maps asked for layer(s) {unknown} that are not hooked; hooked layers: "
+                                        f"{list(self._modules)}")
         self._head = _classifier(model)
 
     @property
@@ -193,10 +209,13 @@ class FeatureExtractor:
     def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> Features:
         """Features of a batch ``x`` (N, C, *spatial), on the model's device, differentiable."""
         captured: dict[str, torch.Tensor] = {}
+        full: dict[str, torch.Tensor] = {}
 
         def keep(name):
             def hook(_module, _inputs, output):
                 captured[name] = channel_mean(output)
+                if name in self._maps:
+                    full[name] = output
             return hook
 
         def keep_input(_module, inputs):
@@ -215,7 +234,7 @@ class FeatureExtractor:
             raise HfcbenchError(f"layers {missing} were not reached in the forward pass of {type(self.model).__name__}")
         layers = OrderedDict((n, captured[n]) for n in self.layer_names)
         return Features(logits, layers, labels, self._head.weight.detach(), self._head.bias.detach()
-                        if self._head.bias is not None else None)
+                        if self._head.bias is not None else None, maps=OrderedDict((n, full[n]) for n in self._maps))
 
     def extract(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, batch_size: int = 256,
                 progress: bool = False, desc: str = "features") -> Features:
@@ -227,7 +246,8 @@ class FeatureExtractor:
         with torch.no_grad():
             for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False):
                 feats = self(x[start:start + batch_size].to(device))
-                parts.append(Features(feats.logits.cpu(), OrderedDict((k, v.cpu()) for k, v in feats.layers.items())))
+                parts.append(Features(feats.logits.cpu(), OrderedDict((k, v.cpu()) for k, v in feats.layers.items()),
+                                      maps=OrderedDict((k, v.cpu()) for k, v in feats.maps.items())))
         out = Features.concat(parts)
         out.labels = labels
         out.head_weight = self._head.weight.detach().cpu().clone()

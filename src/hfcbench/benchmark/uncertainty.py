@@ -1,0 +1,132 @@
+"""How sure a leaderboard cell is: a paired bootstrap over AdvTest images (one seed), and the
+combination of several seeds.
+
+**One seed: the paired bootstrap.** A cell scores ``n`` clean AdvTest images and the successful
+AEs made from them before (base attack) and after (adaptive attack). A replicate draws ``n``
+source images with replacement; an image drawn ``k`` times weighs ``k`` in the clean scores, and
+so does every AE made from it, in the before and in the after set alike. Each replicate therefore
+keeps an AE with its source and the two attacks paired, and the drop ``AUC before - AUC after``
+is computed within one replicate. Intervals are percentile intervals (level 95%) over
+``n_boot`` replicates (default 2,000), seeded. Weighted metrics equal the plain ones on the
+sample expanded by the weights (an image drawn twice counted twice), which is what the tests
+check; all replicates are computed at once as matrix products.
+
+**Several seeds: mean with a t-interval.** With ``S`` seeds (each its own classifier, split,
+targets and attacks) a cell's estimates ``theta_s`` vary from seed to seed *and* within each
+seed (finite AdvTest). Under the random-effects model ``theta_s = theta + u_s + e_s``
+(``Var u = tau^2`` between seeds, ``Var e_s = se_s^2`` from that seed's bootstrap), the sample
+variance ``s^2`` of the ``theta_s`` estimates ``tau^2 + mean(se_s^2)``: it already holds both
+sources. The interval is ``mean +- t_{0.975, S-1} sqrt(v / S)`` with ``v = max(s^2, mean(se_s^2))``:
+the floor keeps three seeds that happen to agree from claiming less uncertainty than each seed's
+own bootstrap. One seed shows its bootstrap interval alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from ..errors import InvalidParameterError
+
+LEVEL = 0.95
+N_BOOT = 2000
+
+
+def source_counts(n: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) multiplicities of ``n`` source images in ``n_boot`` resamples with replacement."""
+    if n < 1 or n_boot < 1:
+        raise InvalidParameterError(f"a bootstrap needs n >= 1 sources and n_boot >= 1, got {n} and {n_boot}")
+    draws = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts
+
+
+def weighted_auc(clean: np.ndarray, adv: np.ndarray, w_clean: np.ndarray, w_adv: np.ndarray) -> np.ndarray:
+    """AUC (P(adv > clean) + P(tie) / 2) of ``clean`` (n_c,) against ``adv`` (n_a,) scores under
+    weights (B, n_c) and (B, n_a): (B,) values, NaN where a replicate has no weight on a side."""
+    wins = (adv[None, :] > clean[:, None]) + 0.5 * (adv[None, :] == clean[:, None])          # (n_c, n_a)
+    total = w_clean.sum(1) * w_adv.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, ((w_clean @ wins) * w_adv).sum(1) / total, np.nan)
+
+
+def weighted_tpr_at_tnr(clean: np.ndarray, adv: np.ndarray, w_clean: np.ndarray, w_adv: np.ndarray,
+                        tnr: float = 0.90) -> np.ndarray:
+    """TPR at the threshold keeping a TNR of at least ``tnr`` (as :func:`metrics.tpr_at_tnr` on the
+    sample expanded by the weights): (B,) values, NaN where a replicate has no AE weight.
+
+    The threshold is the ``(allowed + 1)``-th largest expanded clean score, ``allowed =
+    floor((1 - tnr) * total clean weight)``; TPR is the weighted share of AEs above it."""
+    order = np.argsort(-clean, kind="stable")
+    ranked, cumulative = clean[order], np.cumsum(w_clean[:, order], axis=1)                   # (B, n_c)
+    allowed = np.floor((1 - tnr) * w_clean.sum(1) + 1e-9)
+    position = (cumulative > allowed[:, None]).argmax(1)
+    threshold = np.where(allowed < w_clean.sum(1), ranked[position], -np.inf)
+    above = adv[None, :] > threshold[:, None]                                                 # (B, n_a)
+    total = w_adv.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (above * w_adv).sum(1) / total, np.nan)
+
+
+def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
+    """``(low, high)`` percentile interval of the finite replicates; None when none is finite."""
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) == 0:
+        return None
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _interval_fields(name: str, replicates: np.ndarray) -> dict:
+    interval = percentile_interval(replicates)
+    finite = replicates[np.isfinite(replicates)]
+    return {f"{name}_ci_low": None if interval is None else interval[0],
+            f"{name}_ci_high": None if interval is None else interval[1],
+            f"{name}_se": float(finite.std(ddof=1)) if len(finite) > 1 else None}
+
+
+def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
+                     after_source: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """Intervals of one cell, as numbers for a record's ``metrics``.
+
+    Args:
+        clean: (n,) scores of the clean AdvTest images, in pool order.
+        before, after: scores of the successful AEs of the base and the adaptive attack.
+        before_source, after_source: the position (0..n-1) of each AE's source image.
+    Returns:
+        ``{metric}_ci_low``, ``{metric}_ci_high`` and ``{metric}_se`` (the replicates' standard
+        deviation) for ``auc_before``, ``auc_after``, ``tpr90_before``, ``tpr90_after`` and
+        ``auc_drop`` (before - after, paired), plus ``n_boot``; None where a side has no AE.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    counts = source_counts(len(clean), n_boot, seed)
+    out: dict = {"n_boot": n_boot}
+    aucs = {}
+    for tag, scores, source in (("before", before, before_source), ("after", after, after_source)):
+        scores, source = np.asarray(scores, dtype=np.float64), np.asarray(source, dtype=np.int64)
+        if len(scores):
+            w_adv = counts[:, source]
+            aucs[tag], tprs = weighted_auc(clean, scores, counts, w_adv), weighted_tpr_at_tnr(clean, scores, counts, w_adv)
+        else:
+            aucs[tag] = tprs = np.full(n_boot, np.nan)
+        out.update(_interval_fields(f"auc_{tag}", aucs[tag]))
+        out.update(_interval_fields(f"tpr90_{tag}", tprs))
+    out.update(_interval_fields("auc_drop", aucs["before"] - aucs["after"]))
+    return out
+
+
+def combine_seeds(estimates, standard_errors, level: float = LEVEL) -> tuple[float, float, float] | None:
+    """``(mean, low, high)`` over seeds: a t-interval with variance ``max(s^2, mean(se^2))`` (module
+    docstring). Needs at least two finite estimates (one seed: use its bootstrap interval)."""
+    theta = np.asarray([e for e in estimates if e is not None and math.isfinite(e)], dtype=np.float64)
+    ses = np.asarray([s for s in standard_errors if s is not None and math.isfinite(s)], dtype=np.float64)
+    if len(theta) < 2:
+        return None
+    variance = max(float(theta.var(ddof=1)), float((ses ** 2).mean()) if len(ses) else 0.0)
+    half = stats.t.ppf(0.5 + level / 2, len(theta) - 1) * math.sqrt(variance / len(theta))
+    mean = float(theta.mean())
+    return mean, mean - half, mean + half

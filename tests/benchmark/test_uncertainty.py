@@ -1,0 +1,91 @@
+"""Bootstrap intervals and the combination of seeds, against independent computations."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hfcbench.benchmark.metrics import auc, tpr_at_tnr
+from hfcbench.benchmark.uncertainty import (combine_seeds, paired_bootstrap, source_counts, weighted_auc,
+                                            weighted_tpr_at_tnr)
+
+
+def test_weighted_metrics_equal_the_plain_ones_on_the_expanded_sample():
+    rng = np.random.default_rng(0)
+    clean, adv = rng.normal(size=30).round(1), rng.normal(size=25).round(1) + 0.5  # rounding makes ties
+    w_clean, w_adv = rng.integers(0, 4, (40, 30)).astype(float), rng.integers(0, 4, (40, 25)).astype(float)
+    got_auc, got_tpr = weighted_auc(clean, adv, w_clean, w_adv), weighted_tpr_at_tnr(clean, adv, w_clean, w_adv)
+    for b in range(40):
+        c, a = np.repeat(clean, w_clean[b].astype(int)), np.repeat(adv, w_adv[b].astype(int))
+        assert got_auc[b] == pytest.approx(auc(c, a), abs=1e-12)
+        assert got_tpr[b] == pytest.approx(tpr_at_tnr(c, a), abs=1e-12)
+    ones = np.ones((1, 30)), np.ones((1, 25))
+    assert weighted_auc(clean, adv, *ones)[0] == pytest.approx(auc(clean, adv))
+    assert np.isnan(weighted_auc(clean, adv, w_clean[:1], np.zeros((1, 25))))[0]
+
+
+def test_source_counts_are_resamples_with_replacement():
+    counts = source_counts(50, 300, seed=1)
+    assert counts.shape == (300, 50) and (counts.sum(1) == 50).all()
+    assert counts.mean() == pytest.approx(1.0) and 0.8 < counts.var() < 1.2  # multinomial: var = 1 - 1/n
+    assert np.array_equal(counts, source_counts(50, 300, seed=1)) and not np.array_equal(counts, source_counts(50, 300, seed=2))
+
+
+def _planted(n, rng, shift=1.0):
+    clean = rng.normal(size=n)
+    sources = np.arange(n)
+    return clean, clean + shift + rng.normal(size=n), clean + 0.3 * shift + rng.normal(size=n), sources
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_intervals_contain_the_estimate_and_shrink_as_n_grows(seed):
+    rng = np.random.default_rng(seed)
+    widths = []
+    for n in (40, 160, 640):
+        clean, before, after, sources = _planted(n, rng)
+        ci = paired_bootstrap(clean, before, sources, after, sources, seed=seed)
+        for name, value in (("auc_before", auc(clean, before)), ("auc_after", auc(clean, after)),
+                            ("tpr90_before", tpr_at_tnr(clean, before)),
+                            ("auc_drop", auc(clean, before) - auc(clean, after))):
+            assert ci[f"{name}_ci_low"] <= value <= ci[f"{name}_ci_high"], (n, name)
+        widths.append(ci["auc_after_ci_high"] - ci["auc_after_ci_low"])
+    assert widths[0] > 1.5 * widths[1] > 2.25 * widths[2]  # about 1/sqrt(n): halves when n quadruples
+
+
+def test_the_paired_drop_of_identical_scores_is_exactly_zero():
+    rng = np.random.default_rng(3)
+    clean, before, _, sources = _planted(80, rng)
+    ci = paired_bootstrap(clean, before, sources, before.copy(), sources)
+    assert ci["auc_drop_ci_low"] == 0.0 and ci["auc_drop_ci_high"] == 0.0
+    assert ci["auc_before_ci_low"] < ci["auc_before_ci_high"]  # while the AUC itself is uncertain
+
+
+def test_pairing_narrows_the_drop_interval():
+    """Before and after AEs of one source share its resampling weight: a shared per-image effect
+    cancels in the drop. Unpaired (after's sources shuffled) the interval is wider."""
+    rng = np.random.default_rng(4)
+    clean, before, _, sources = _planted(120, rng)
+    after = before - 0.2 + 0.05 * rng.normal(size=120)
+    paired = paired_bootstrap(clean, before, sources, after, sources)
+    unpaired = paired_bootstrap(clean, before, sources, after, rng.permutation(sources))
+    width = lambda ci: ci["auc_drop_ci_high"] - ci["auc_drop_ci_low"]
+    assert width(paired) < 0.7 * width(unpaired)
+
+
+def test_a_side_without_aes_has_no_interval():
+    clean = np.arange(10.0)
+    ci = paired_bootstrap(clean, clean + 1, np.arange(10), np.empty(0), np.empty(0, dtype=int))
+    assert ci["auc_after_ci_low"] is None and ci["auc_drop_ci_low"] is None and ci["auc_before_ci_low"] is not None
+
+
+def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():
+    # spread across seeds dominates: mean +- t_{0.975,2} * s / sqrt(3), worked by hand
+    mean, low, high = combine_seeds([0.70, 0.80, 0.90], [0.01, 0.01, 0.01])
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert (mean, low, high) == pytest.approx((0.8, 0.8 - half, 0.8 + half))
+    # seeds that agree cannot be surer than their own bootstraps: variance floored at mean(se^2)
+    mean, low, high = combine_seeds([0.80, 0.80, 0.80], [0.03, 0.04, 0.05])
+    half = stats.t.ppf(0.975, 2) * math.sqrt((0.03 ** 2 + 0.04 ** 2 + 0.05 ** 2) / 3 / 3)
+    assert (low, high) == pytest.approx((0.8 - half, 0.8 + half))
+    assert combine_seeds([0.8], [0.01]) is None and combine_seeds([0.8, None], [0.01, None]) is None
