@@ -1,5 +1,5 @@
 """Helpers every experiment shares: runners for a changed config, the reproducing command line,
-record slimming and detector-by-attack AUC tables."""
+records with their settings and detector-by-attack AUC tables."""
 
 from __future__ import annotations
 
@@ -67,9 +67,10 @@ def figure(out: Path, name: str) -> Path:
     return Path(out) / FIGURES / name
 
 
-def slim(record: dict, **extra) -> dict:
-    """A record without its bulky parameter block, plus ``extra`` fields (the swept value...)."""
-    return {**{k: v for k, v in record.items() if k != "params"}, "eps": record["params"]["eps"], **extra}
+def traced(record: dict, **extra) -> dict:
+    """A record as the run wrote it (``params`` kept, so every number traces to its settings),
+    plus ``eps`` at the top and ``extra`` fields (the swept value...)."""
+    return {**record, "eps": record["params"]["eps"], **extra}
 
 
 def budget_note(run: Runner) -> str:

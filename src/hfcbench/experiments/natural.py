@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..benchmark.config import RunConfig
-from .common import budget_note, command, pool_note, records, runner, slim
+from .common import budget_note, command, pool_note, records, runner, traced
 from .paper import TABLE5, TABLE5_COLUMNS
 from .report import Report, Table, pct
 
@@ -30,7 +30,7 @@ def natural_vs_medical(config: RunConfig, out: Path) -> Report:
             rows.append([dataset, budget, label, *[pct(cell[d].get(f"auc_{tag}")) for d in run.detector_names],
                          pct(first[f"adv_acc_{tag}"]), first.get(f"n_adv_{tag}")])
         notes += [pool_note(run), budget_note(run)]
-        found += [slim(r) for r in group]
+        found += [traced(r) for r in group]
     paper_rows = [[name, budget, label, *[f"{v:.1f}" for v in values[spec]]]
                   for (name, budget), values in TABLE5.items()
                   for spec, label in (("bim", "BIM"), ("bim+hfc", "BIM+HFC"))]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..benchmark.plots import line_plot
 from ..benchmark.config import RunConfig
-from .common import budget_note, cells, command, figure, pool_note, records, runner, seeded_records, seeds_note, slim
+from .common import budget_note, cells, command, figure, pool_note, records, runner, seeded_records, seeds_note, traced
 from .paper import TABLE3, paper_name
 from .report import Report, Table, arrow, pct
 
@@ -66,7 +66,7 @@ def gmm_sweep(config: RunConfig, out: Path) -> Report:
                     [Table("hfcbench, one seed (lower = better attack)", ["detector", *[f"M={m}" for m in components]],
                            rows, f"95% paired-bootstrap intervals; Average and Maximum over the detectors' point "
                                  f"estimates with at least {config.min_aes} AEs.")],
-                    records=[slim(r, gmm_components=m) for m, g in found.items() for r in g])
+                    records=[traced(r, gmm_components=m) for m, g in found.items() for r in g])
     if paper_name(config.dataset) == "Fundoscopy":
         report.tables.append(Table("the paper, Fundoscopy (ResNet-50)", ["detector", *[f"M={m}" for m in TABLE3["M"]]],
                                    [[d, *v] for d, v in TABLE3.items() if d != "M"]))
@@ -98,7 +98,7 @@ def eps_sweep(config: RunConfig, out: Path) -> Report:
                                                                  f"{run.config.steps} steps at every budget"],
                   [Table("hfcbench, one seed: BIM -> BIM+HFC", ["detector", *[f"{e:g}/256" for e in budgets]], rows,
                          "95% paired-bootstrap intervals.")],
-                  [name], [slim(r) for g in found.values() for r in g])
+                  [name], [traced(r) for g in found.values() for r in g])
 
 
 def weight_sweep(config: RunConfig, out: Path) -> Report:
@@ -123,4 +123,4 @@ def weight_sweep(config: RunConfig, out: Path) -> Report:
                   [Table(f"hfcbench, {seeds} (lower = better attack)", ["detector", "BIM", *[f"w={w:g}" for w in weights]],
                          rows, f"AUC with 95% intervals; n<{config.min_aes}: fewer AEs than the min-AE rule allows; "
                                "n AEs: fewest per seed.")],
-                  records=[slim(r, hfc_weight=w) for w, g in found.items() for r in g])
+                  records=[traced(r, hfc_weight=w) for w, g in found.items() for r in g])

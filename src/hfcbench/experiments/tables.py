@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..benchmark.config import TABLE2_ATTACKS, RunConfig
 from ..benchmark.leaderboard import tables
-from .common import cells, command, seeded_records, seeds_note, slim
+from .common import cells, command, seeded_records, seeds_note, traced
 from .paper import TABLE1, TABLE2, attack_rows, paper_name
 from .report import Report, Table, arrow, pct
 
@@ -21,7 +21,7 @@ def table1(config: RunConfig, out: Path) -> Report:
     """Table I: base attacks with and without HFC against every detector."""
     runs, found = seeded_records(config, out, "table1", attacks="hfc")
     report = Report("table1", f"Table I on {config.dataset}: AUC and TPR@90 before -> after HFC",
-                    command("table1", config), seeds_note(runs), records=[slim(r) for r in found])
+                    command("table1", config), seeds_note(runs), records=[traced(r) for r in found])
     for table in tables(found, min_aes=config.min_aes):
         table.caption = f"hfcbench, {table.caption}"
         report.tables.append(table)
@@ -56,7 +56,7 @@ def table2(config: RunConfig, out: Path) -> Report:
                            "(higher = better attack), successful AEs scored (fewest per seed)",
                            ["attack", *detectors, "Adv. Acc", "n AEs"], rows,
                            f"An AUC resting on fewer than {min_aes} AEs per seed is shown as n<{min_aes}.")],
-                    records=[slim(r) for r in found])
+                    records=[traced(r) for r in found])
     verdicts = []
     for d in detectors:
         ranked = [(a, by[(a, d)].metric("auc_after")) for a in attacks
