@@ -136,9 +136,9 @@ class GaussianMixture:
     def mahalanobis_sq(self, x: torch.Tensor) -> torch.Tensor:
         """(N, M) squared Mahalanobis distance of each row of ``x`` (N, d) to each component."""
         self._check_fitted()
-        inv_chol = self.inv_chol_.to(x.dtype)
+        inv_chol = self.inv_chol_.to(x)
         # y_m = L_m^-1 (x - mu_m) for all m at once, centred first so no digits cancel: (M, N, d)
-        y = (x[None] - self.means_.to(x.dtype)[:, None, :]) @ inv_chol.transpose(1, 2)
+        y = (x[None] - self.means_.to(x)[:, None, :]) @ inv_chol.transpose(1, 2)
         return y.pow(2).sum(-1).T
 
     def component_log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,8 +147,8 @@ class GaussianMixture:
 
     def log_prob_from_mahalanobis(self, maha: torch.Tensor, d: int) -> torch.Tensor:
         """(N, M) ``log(pi_m N(x | m))`` from the (N, M) squared distances of d-dim inputs."""
-        log_gauss = -0.5 * (d * math.log(2 * math.pi) + self.log_det_.to(maha.dtype) + maha)
-        return log_gauss + self.weights_.to(maha.dtype).log()
+        log_gauss = -0.5 * (d * math.log(2 * math.pi) + self.log_det_.to(maha) + maha)
+        return log_gauss + self.weights_.to(maha).log()
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """(N,) log-likelihood of each row under the mixture."""

@@ -10,7 +10,9 @@ the clean distribution along a fixed direction, the paper's picture of conventio
 (the training set's role). A detector must score them higher (AUC >= ``min_auc``), score two
 clean samples alike (AUC near 0.5), return shape (N,), refuse to score before ``fit``, give the
 same scores twice under the same parameters, and leave its inputs (the reference included)
-untouched. A detector that ignores the reference passes the same checks.
+untouched. A detector that ignores the reference passes the same checks. A detector with
+``torch_score`` must also give ``score``'s values from it (within 1e-4 relative, in float32 as
+attacks use it) and finite, non-zero gradients with respect to the features it reads.
 """
 
 from __future__ import annotations
@@ -112,4 +114,28 @@ def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: fl
     assert isinstance(characteristics, dict) and characteristics, f"{name}.characteristics must return a dict"
     for key, values in characteristics.items():
         assert np.asarray(values).shape == (n,), f"{name}.characteristics()[{key!r}] must have shape ({n},)"
+    if callable(getattr(detector, "torch_score", None)):
+        check_torch_score(detector, test_adv)
     return {"planted": planted, "clean_vs_clean": chance}
+
+
+def check_torch_score(detector, feats: Features, *, rtol: float = 1e-4) -> None:
+    """``torch_score`` equals ``score`` within ``rtol`` (relative to the largest score) on float32
+    copies of ``feats`` that require gradients, and its gradients are finite and not all zero."""
+    name = type(detector).__name__
+    expected = detector.score(feats)
+    inputs = feats.to(torch.float32)
+    tensors = [inputs.logits, *inputs.layers.values(), *inputs.maps.values()]
+    for tensor in tensors:
+        tensor.requires_grad_(True)
+    got = detector.torch_score(inputs)
+    assert isinstance(got, torch.Tensor) and got.shape == (len(feats),), \
+        f"{name}.torch_score must return a tensor of shape ({len(feats)},), got {getattr(got, 'shape', type(got))}"
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    assert np.allclose(got.detach().double().numpy(), expected, rtol=rtol, atol=rtol * scale), \
+        f"{name}.torch_score differs from score by up to {np.abs(got.detach().numpy() - expected).max():.3g}"
+    assert got.requires_grad, f"{name}.torch_score is not differentiable with respect to the features"
+    grads = [g for g in torch.autograd.grad(got.sum(), tensors, allow_unused=True) if g is not None]
+    assert grads, f"{name}.torch_score is not differentiable with respect to the features"
+    assert all(torch.isfinite(g).all() for g in grads), f"{name}.torch_score has non-finite gradients"
+    assert any(g.abs().sum() > 0 for g in grads), f"{name}.torch_score has zero gradients everywhere"

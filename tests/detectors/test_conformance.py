@@ -88,3 +88,27 @@ def test_a_detector_that_ignores_the_reference_keeps_working():
 def test_detectors_are_detector_subclasses():
     for name in DETECTORS.names():
         assert issubclass(DETECTORS.get(name), Detector)
+
+
+@pytest.mark.parametrize("name", DETECTORS.names())
+def test_every_built_in_detector_has_a_differentiable_score(name):
+    assert callable(getattr(DETECTORS.get(name), "torch_score", None))  # check_detector compares it with score
+
+
+def test_the_kit_catches_a_torch_score_that_is_not_the_score():
+    from hfcbench.detectors.lid import LID
+    from hfcbench.detectors.maha import MAHA
+
+    class Drifting(LID):  # LID's score searches neighbours with FAISS, its torch_score densely
+        def torch_score(self, feats):
+            return super().torch_score(feats) * 1.01
+
+    with pytest.raises(AssertionError, match="torch_score differs from score"):
+        check_detector(Drifting)
+
+    class Detached(MAHA):
+        def torch_score(self, feats):
+            return super().torch_score(feats).detach()
+
+    with pytest.raises(AssertionError, match="not differentiable"):
+        check_detector(Detached)

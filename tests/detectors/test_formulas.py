@@ -13,6 +13,7 @@ from hfcbench.detectors.hfc import HFC
 from hfcbench.detectors.kd import KD
 from hfcbench.detectors.lid import LID, lid_mle
 from hfcbench.detectors.maha import MAHA
+from hfcbench.detectors.svm import SVM
 from hfcbench.models.features import Features
 
 
@@ -77,11 +78,11 @@ def test_bu_formula_and_limits():
     feats = features({"penultimate": z}, weight=weight, bias=bias)
     bu = BU(n_passes=50, drop_rate=0.3, seed=7).fit(feats, feats)
     got = bu.characteristics(feats)["bayesian_uncertainty"]
-    # the paper's formula with the same masks, written with numpy
+    # the paper's formula with the same masks (one bank of 50, shared by the rows), written with numpy
     generator = torch.Generator().manual_seed(7)
+    bank = (torch.rand((50, 6), generator=generator, dtype=torch.float64) < 0.7).double().numpy() / 0.7
     probs = []
-    for _ in range(50):
-        mask = (torch.rand((40, 6), generator=generator) < 0.7).double().numpy() / 0.7
+    for mask in bank:
         logits = (z * mask) @ weight.numpy().T + bias.numpy()
         e = np.exp(logits - logits.max(1, keepdims=True))
         probs.append(e / e.sum(1, keepdims=True))
@@ -90,6 +91,8 @@ def test_bu_formula_and_limits():
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     no_dropout = BU(drop_rate=0.0).fit(feats, feats).characteristics(feats)["bayesian_uncertainty"]
     np.testing.assert_allclose(no_dropout, 0.0, atol=1e-13)
+    # a row's uncertainty does not depend on the other rows scored with it
+    np.testing.assert_allclose(bu.score(feats.subset(np.arange(5, 9))), bu.score(feats)[5:9], rtol=1e-12)
 
 
 def test_maha_matches_numpy_inverse_on_the_reference_set():
@@ -183,3 +186,12 @@ def test_the_dnn_detector_sees_spatial_structure_that_channel_means_hide():
     assert auc(dnn.score(test_clean), dnn.score(test_adv)) > 0.95
     mlp = DNNMLP().fit(fit_clean, fit_adv)
     assert abs(auc(mlp.score(test_clean), mlp.score(test_adv)) - 0.5) < 0.15
+
+
+def test_svm_kernel_expansion_is_sklearns_decision_function():
+    rng = np.random.default_rng(5)
+    clean, adv = features({"penultimate": rng.normal(size=(60, 4))}), features({"penultimate": rng.normal(size=(60, 4)) + 1})
+    svm = SVM().fit(clean, adv)
+    query = rng.normal(size=(25, 4)) + 0.5
+    scaled = svm.model_.decision_function((query - svm.mean_.numpy()) / svm.scale_.numpy())
+    np.testing.assert_allclose(svm.score(features({"penultimate": query})), scaled, rtol=1e-10)

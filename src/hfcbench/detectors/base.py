@@ -10,7 +10,13 @@ their adversarial examples, optionally noisy copies) and scores features of new 
   every detector (a detector whose raw statistic runs the other way negates it);
 * ``characteristics(feats) -> dict[str, np.ndarray]``: the raw per-layer values before any
   learned combination (LID estimate per layer, Mahalanobis distance per layer, kernel
-  density, Bayesian uncertainty...), each of shape ``(N,)``, to be checked against the formulas.
+  density, Bayesian uncertainty...), each of shape ``(N,)``, to be checked against the formulas;
+* optionally ``torch_score(feats) -> torch.Tensor`` of shape ``(N,)``: the same score, computed
+  in torch and differentiable with respect to the tensors of ``feats`` (on their device and in
+  their dtype), equal to ``score`` within 1e-4 relative. Detector-aware attacks (``joint``,
+  ``selective``, ``orthogonal``) need it; a detector without it is marked "not adaptively
+  attacked" in every table. Built-in detectors compute ``score`` through it (one formula, two
+  precisions: ``score`` runs it in float64 without gradients).
 
 ``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers' channel
 means), ``"maps"`` (hooked layers' full activation maps, ``Features.maps``), ``"penultimate"``,
@@ -116,6 +122,11 @@ class Detector:
 
     def _score(self, feats: Features) -> np.ndarray:
         raise NotImplementedError
+
+    def _score_through_torch(self, feats: Features) -> np.ndarray:
+        """``torch_score`` on float64 CPU copies of ``feats``, without gradients."""
+        with torch.no_grad():
+            return self.torch_score(feats.to(torch.float64)).numpy()
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

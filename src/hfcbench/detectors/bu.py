@@ -8,6 +8,11 @@ linear layer and a softmax. The uncertainty is
 
 on the probability vectors ``p_t``, as the official code computes it (the paper's Eq. 21 writes
 the same variance with ``l_n``). Higher uncertainty means adversarial; nothing is learned in fit.
+
+The ``T`` dropout masks (T, D) are drawn once per call from ``seed`` and shared by every input:
+an input's score then never depends on which other inputs were scored with it, and the
+differentiable score an attack follows is the score the detector reports. (The official code
+draws masks per input; the statistic's expectation is the same.)
 """
 
 from __future__ import annotations
@@ -32,23 +37,25 @@ class BU(Detector):
         self._require("n_passes", self.n_passes, isinstance(self.n_passes, int) and self.n_passes >= 2, "an int >= 2")
         self._require("drop_rate", self.drop_rate, 0 <= self.drop_rate < 1, "in [0, 1)")
 
-    def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
-        """``{"bayesian_uncertainty": (N,)}``."""
-        self._check_fitted()
-        z = feats.penultimate.double()
-        weight = feats.head_weight.double()
-        bias = torch.zeros(len(weight), dtype=torch.float64) if feats.head_bias is None else feats.head_bias.double()
+    def masks(self, dim: int) -> torch.Tensor:
+        """(T, D) inverted-dropout masks (0 or 1 / keep), the same at every call."""
         generator = torch.Generator().manual_seed(self.seed)
         keep = 1.0 - self.drop_rate
-        second, first = torch.zeros(len(z), dtype=torch.float64), torch.zeros(len(z), weight.shape[0],
-                                                                             dtype=torch.float64)
-        for _ in range(self.n_passes):
-            mask = (torch.rand(z.shape, generator=generator) < keep).double() / keep
-            probs = torch.softmax((z * mask) @ weight.T + bias, dim=1)
-            second += (probs * probs).sum(1)
-            first += probs
-        second, first = second / self.n_passes, first / self.n_passes
-        return {"bayesian_uncertainty": (second - (first * first).sum(1)).numpy()}
+        return (torch.rand((self.n_passes, dim), generator=generator, dtype=torch.float64) < keep).double() / keep
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) BU(x), differentiable in the penultimate features."""
+        self._check_fitted()
+        z = feats.penultimate
+        weight = feats.head_weight.to(dtype=z.dtype, device=z.device)
+        bias = 0.0 if feats.head_bias is None else feats.head_bias.to(dtype=z.dtype, device=z.device)
+        masks = self.masks(z.shape[1]).to(dtype=z.dtype, device=z.device)
+        probs = torch.softmax((z[None] * masks[:, None]) @ weight.T + bias, dim=2)      # (T, N, K)
+        return probs.square().sum(2).mean(0) - probs.mean(0).square().sum(1)
+
+    def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
+        """``{"bayesian_uncertainty": (N,)}``."""
+        return {"bayesian_uncertainty": self._score_through_torch(feats)}
 
     def _score(self, feats: Features) -> np.ndarray:
-        return self.characteristics(feats)["bayesian_uncertainty"]
+        return self._score_through_torch(feats)

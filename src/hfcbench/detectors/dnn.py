@@ -101,17 +101,28 @@ class DNN(Detector):
                 optimiser.step()
         return net.eval()
 
+    def layer_logits(self, feats: Features) -> torch.Tensor:
+        """(N, L) each layer's network output, differentiable in the maps (networks in float32)."""
+        self._check_fitted()
+        columns = []
+        for name, net in self.nets_.items():
+            maps = feats.maps[name]
+            mean, std = (t.to(maps.device) for t in self.scales_[name])
+            net = net.to(maps.device)
+            columns.append(net((maps.float() - mean) / std).mean((1, 2)).to(maps.dtype))
+        return torch.stack(columns, 1)
+
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{layer: (N,) logit of that layer's network}``."""
-        self._check_fitted()
-        out = {}
         with torch.no_grad():
-            for name, net in self.nets_.items():
-                mean, std = self.scales_[name]
-                logits = [net((feats.maps[name][i:i + 256].float() - mean) / std).mean((1, 2))
-                          for i in range(0, len(feats), 256)]
-                out[name] = torch.cat(logits).double().numpy() if logits else np.empty(0)
-        return out
+            logits = [self.layer_logits(feats.subset(np.arange(i, min(i + 256, len(feats)))))
+                      for i in range(0, len(feats), 256)]
+        values = torch.cat(logits).double().numpy() if logits else np.empty((0, len(self.nets_)))
+        return dict(zip(self.nets_, values.T))
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) the summed logits of the per-layer networks."""
+        return self.layer_logits(feats).sum(1)
 
     def _score(self, feats: Features) -> np.ndarray:
         return np.sum(list(self.characteristics(feats).values()), axis=0)

@@ -49,15 +49,25 @@ class DNNMLP(Detector):
                 optimiser.step()
             self.nets_[name], self.scales_[name] = net.eval(), (mean, std)
 
+    def layer_logits(self, feats: Features) -> torch.Tensor:
+        """(N, L) each layer's network output, differentiable in the features (networks in float32)."""
+        self._check_fitted()
+        columns = []
+        for name, net in self.nets_.items():
+            f = feats.layers[name]
+            mean, std = (t.to(f.device) for t in self.scales_[name])
+            columns.append(net.to(f.device)((f.float() - mean) / std).squeeze(1).to(f.dtype))
+        return torch.stack(columns, 1)
+
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{layer: (N,) logit of that layer's network}``."""
-        self._check_fitted()
-        out = {}
         with torch.no_grad():
-            for name, net in self.nets_.items():
-                mean, std = self.scales_[name]
-                out[name] = net((torch.from_numpy(feats.array(name)).float() - mean) / std).squeeze(1).double().numpy()
-        return out
+            values = self.layer_logits(feats).double().numpy()
+        return dict(zip(self.nets_, values.T))
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) the summed logits of the per-layer networks."""
+        return self.layer_logits(feats).sum(1)
 
     def _score(self, feats: Features) -> np.ndarray:
         return np.sum(list(self.characteristics(feats).values()), axis=0)

@@ -42,20 +42,30 @@ class HFC(Detector):
                                             self.n_components, reg=self.reg, seed=self.seed,
                                             what=f"layer {PENULTIMATE!r}")
 
+    def anomaly(self, feats: Features) -> torch.Tensor:
+        """(N,) S_HFC of Eq. 19, ``inf`` for a class unseen in fit. The component is chosen without
+        gradients (Eq. 18); the distance to it is differentiable in the penultimate features."""
+        self._check_fitted()
+        z, predicted = feats.penultimate, feats.predictions
+        out = z.new_full((len(z),), float("inf"))
+        for cls, gmm in self.mixtures_.items():
+            rows = (predicted == cls).nonzero().flatten()
+            if len(rows):
+                distances = gmm.mahalanobis_sq(z[rows])                                  # (n, M)
+                with torch.no_grad():
+                    chosen = gmm.log_prob_from_mahalanobis(distances, z.shape[1]).argmax(1, keepdim=True)
+                out = out.index_put((rows,), distances.gather(1, chosen).squeeze(1))
+        return out
+
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{"penultimate": (N,) S_HFC}``; inputs of a class unseen in fit get ``inf``."""
-        self._check_fitted()
-        z = torch.from_numpy(feats.array(PENULTIMATE))
-        predicted = feats.predictions.numpy()
-        out = np.full(len(z), np.inf)
-        for cls, gmm in self.mixtures_.items():
-            rows = predicted == cls
-            if rows.any():
-                log_prob = gmm.component_log_prob(z[rows])
-                chosen = log_prob.argmax(1, keepdim=True)
-                out[rows] = gmm.mahalanobis_sq(z[rows]).gather(1, chosen).squeeze(1).numpy()
-        return {PENULTIMATE: out}
+        with torch.no_grad():
+            return {PENULTIMATE: self.anomaly(feats.to(torch.float64)).numpy()}
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) S_HFC (the largest finite number for a class unseen in fit)."""
+        score = self.anomaly(feats)
+        return torch.where(torch.isfinite(score), score, torch.finfo(score.dtype).max)
 
     def _score(self, feats: Features) -> np.ndarray:
-        score = self.characteristics(feats)[PENULTIMATE]
-        return np.where(np.isfinite(score), score, np.finfo(np.float64).max)
+        return self._score_through_torch(feats)

@@ -19,9 +19,10 @@ another common choice, over-smooths in dozens of dimensions: every density becom
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.spatial.distance import cdist
-from scipy.special import logsumexp
+import torch
 
 from ..models.features import Features
 from .base import Detector
@@ -33,8 +34,41 @@ def scott_bandwidth(members: np.ndarray) -> float:
     return (spread or 1.0) * len(members) ** (-1.0 / (members.shape[1] + 4))
 
 
+def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N, M) squared Euclidean distances from the coordinate differences (no ``|x|^2 + |y|^2 -
+    2 x.y`` cancellation), differentiable in both."""
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist").square()
+
+
+def class_references(z: np.ndarray, labels: np.ndarray, bandwidth: float | str = "scott"):
+    """``({class: (n_c, D) reference tensor}, {class: bandwidth})`` from features ``z`` (N, D) with
+    ``labels`` (N,): per class, its members and Scott's bandwidth (or the fixed ``bandwidth``)."""
+    references, bandwidths = {}, {}
+    for cls in np.unique(labels):
+        members = z[labels == cls]
+        references[int(cls)] = torch.from_numpy(members)
+        bandwidths[int(cls)] = scott_bandwidth(members) if bandwidth == "scott" else float(bandwidth)
+    return references, bandwidths
+
+
+def kernel_log_density(z: torch.Tensor, classes: torch.Tensor, references: dict, bandwidths: dict) -> torch.Tensor:
+    """(N,) Gaussian-kernel ``log KD`` of ``z`` (N, D) among ``references[classes[i]]`` (the
+    formula above); ``-inf`` for a class without references. Differentiable in ``z``."""
+    out = z.new_full((len(z),), float("-inf"))
+    for cls, reference in references.items():
+        rows = (classes == cls).nonzero().flatten()
+        if len(rows) == 0:
+            continue
+        h = bandwidths[cls]
+        sq = squared_distances(z[rows], reference.to(dtype=z.dtype, device=z.device))
+        values = (torch.logsumexp(-sq / (2 * h * h), 1) - math.log(len(reference))
+                  - 0.5 * z.shape[1] * math.log(2 * math.pi * h * h))
+        out = out.index_put((rows,), values)
+    return out
+
+
 class KD(Detector):
-    """Kernel density of penultimate features among clean features of the predicted class."""
+    """Kernel density of penultimate features among reference features of the predicted class."""
 
     name = "kd"
     requires = frozenset({"penultimate", "logits"})
@@ -45,29 +79,25 @@ class KD(Detector):
     def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         ok = self.bandwidth == "scott" or (isinstance(self.bandwidth, (int, float)) and self.bandwidth > 0)
         self._require("bandwidth", self.bandwidth, ok, "'scott' or a positive number")
-        z, labels = reference.array("penultimate"), self._class_labels(reference)
-        self.references_, self.bandwidths_ = {}, {}
-        for cls in np.unique(labels):
-            members = z[labels == cls]
-            self.references_[int(cls)] = members
-            scott = self.bandwidth == "scott"
-            self.bandwidths_[int(cls)] = scott_bandwidth(members) if scott else float(self.bandwidth)
+        self.references_, self.bandwidths_ = class_references(reference.array("penultimate"),
+                                                              self._class_labels(reference), self.bandwidth)
+
+    def log_density(self, z: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        """(N,) ``log KD`` of penultimate features ``z`` (N, D) among the reference features of each
+        row's ``predicted`` class; ``-inf`` for a class unseen in fit. Differentiable in ``z``."""
+        self._check_fitted()
+        return kernel_log_density(z, predicted, self.references_, self.bandwidths_)
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{"kernel_density": (N,) log KD(x)}``; classes unseen in fit get ``-inf`` density."""
-        self._check_fitted()
-        z, predicted = feats.array("penultimate"), feats.predictions.numpy()
-        out = np.full(len(z), -np.inf)
-        for cls, reference in self.references_.items():
-            rows = predicted == cls
-            if not rows.any():
-                continue
-            h = self.bandwidths_[cls]
-            sq = cdist(z[rows], reference, "sqeuclidean")
-            out[rows] = (logsumexp(-sq / (2 * h * h), axis=1) - np.log(len(reference))
-                         - 0.5 * z.shape[1] * np.log(2 * np.pi * h * h))
-        return {"kernel_density": out}
+        with torch.no_grad():
+            feats = feats.to(torch.float64)
+            return {"kernel_density": self.log_density(feats.penultimate, feats.predictions).numpy()}
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) ``-log KD`` (the largest finite number for a class unseen in fit)."""
+        density = self.log_density(feats.penultimate, feats.predictions)
+        return torch.where(torch.isfinite(density), -density, torch.finfo(density.dtype).max)
 
     def _score(self, feats: Features) -> np.ndarray:
-        density = self.characteristics(feats)["kernel_density"]
-        return np.where(np.isfinite(density), -density, np.finfo(np.float64).max)
+        return self._score_through_torch(feats)

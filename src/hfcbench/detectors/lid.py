@@ -28,18 +28,33 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 from ..knn import knn_distances
 from ..models.features import Features
 from .base import Detector
 from .combine import LayerLogistic, stack
 
+PAD = 1e15  # coordinates of the rows that pad a short reference minibatch: never among the k nearest
 
-def lid_mle(distances: np.ndarray) -> np.ndarray:
-    """Eq. 22 on (N, k) ascending positive distances -> (N,) estimates (capped at 1e12 when all
-    ``k`` distances are equal, where the estimate is infinite)."""
-    mean = np.log(distances / distances[:, -1:]).mean(1)
-    return -1.0 / np.minimum(mean, -1e-12)
+
+def lid_mle(distances):
+    """Eq. 22 on (..., k) ascending positive distances -> (...) estimates (capped at 1e12 when all
+    ``k`` distances are equal, where the estimate is infinite). numpy arrays or torch tensors
+    (differentiable)."""
+    if isinstance(distances, np.ndarray):
+        return lid_mle(torch.from_numpy(distances)).numpy()
+    mean = torch.log(distances / distances[..., -1:]).mean(-1)
+    return -1.0 / mean.clamp_max(-1e-12)
+
+
+def knn_lid(query: torch.Tensor, reference: torch.Tensor, k: int) -> torch.Tensor:
+    """LID (Eq. 22) of ``query`` (N, d) against ``reference`` (..., R, d): the ``k`` smallest
+    non-zero exact distances, differentiable through them -> (..., N)."""
+    distances = torch.cdist(query.expand(*reference.shape[:-2], *query.shape), reference,
+                            compute_mode="donot_use_mm_for_euclid_dist")
+    distances = distances.masked_fill(distances == 0, float("inf"))   # the query itself, or a duplicate
+    return lid_mle(distances.topk(k, dim=-1, largest=False).values)
 
 
 class LID(Detector):
@@ -66,24 +81,48 @@ class LID(Detector):
         order = np.random.default_rng(self.seed).permutation(len(reference))
         n_batches = max(1, len(reference) // self.batch_size)  # a short last batch joins the one before
         parts = np.array_split(order, n_batches)[:self.max_batches]
-        self.reference_ = {name: [np.unique(reference.array(name)[part], axis=0) for part in parts]
-                           for name in reference.layer_names}
+        # per layer: the minibatches without duplicate rows, padded to one size and stacked (B, R, d)
+        self.reference_ = {}
+        for name in reference.layer_names:
+            batches = [np.unique(reference.array(name)[part], axis=0) for part in parts]
+            stacked = np.full((len(batches), max(map(len, batches)), batches[0].shape[1]), PAD)
+            for b, rows in enumerate(batches):
+                stacked[b, :len(rows)] = rows
+            self.reference_[name] = (torch.from_numpy(stacked), [len(rows) for rows in batches])
         negatives = np.concatenate([stack(self._lids(f)) for f in self._negatives(clean, noisy)])
         self.combiner_ = LayerLogistic().fit(negatives, stack(self._lids(adv)))
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
-        """``{layer: (N,) LID}``, the mean over reference minibatches."""
+        """``{layer: (N,) LID}``, the mean over reference minibatches (kNN through FAISS)."""
         self._check_fitted()
         return self._lids(feats)
 
+    def _k(self, size: int) -> int:
+        return min(self.k, size - 1)
+
     def _lids(self, feats: Features) -> dict[str, np.ndarray]:
         out = {}
-        for name, batches in self.reference_.items():
+        for name, (stacked, sizes) in self.reference_.items():
             query = feats.array(name)
-            estimates = [lid_mle(knn_distances(query, ref, min(self.k, len(ref) - 1), skip_zero=True))
-                         for ref in batches]
+            estimates = [lid_mle(knn_distances(query, stacked[b, :size].numpy(), self._k(size), skip_zero=True))
+                         for b, size in enumerate(sizes)]
             out[name] = np.mean(estimates, axis=0)
         return out
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) the logistic decision over per-layer LIDs from dense exact distances in torch (the k
+        smallest of a distance matrix per minibatch), differentiable in the layer features."""
+        self._check_fitted()
+        columns = []
+        for name, (stacked, sizes) in self.reference_.items():
+            query = feats.layers[name]
+            reference = stacked.to(dtype=query.dtype, device=query.device)
+            estimates = []
+            for k in sorted(set(map(self._k, sizes))):  # minibatches that lost duplicates may need a smaller k
+                batches = [b for b, size in enumerate(sizes) if self._k(size) == k]
+                estimates.append(knn_lid(query, reference[batches], k))
+            columns.append(torch.cat(estimates).mean(0))
+        return self.combiner_.torch_decision(torch.stack(columns, 1))
 
     def _score(self, feats: Features) -> np.ndarray:
         return self.combiner_.decision(stack(self._lids(feats)))

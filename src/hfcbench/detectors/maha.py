@@ -48,9 +48,9 @@ class MAHA(Detector):
             residual = f - means[np.searchsorted(self.classes_, labels)]
             self.means_[name] = torch.from_numpy(means)
             self.chol_[name] = cholesky_psd(torch.from_numpy(self._covariance(residual)), what=f"layer {name!r}")
-        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._distances(f))
+        self.combiner_ = LayerLogistic().fit(np.concatenate([stack(self._characteristics(f))
                                                              for f in self._negatives(clean, noisy)]),
-                                             stack(self._distances(adv)))
+                                             stack(self._characteristics(adv)))
 
     def _covariance(self, residual: np.ndarray) -> np.ndarray:
         if self.shrinkage == "ledoit-wolf":
@@ -60,15 +60,28 @@ class MAHA(Detector):
         target = np.trace(empirical) / len(empirical) * np.eye(len(empirical))
         return (1 - self.shrinkage) * empirical + self.shrinkage * target
 
-    def _distances(self, feats: Features) -> dict[str, np.ndarray]:
-        return {name: mahalanobis_sq(torch.from_numpy(feats.array(name)), self.means_[name],
-                                     self.chol_[name]).min(1).values.numpy()
-                for name in self.means_}
+    def _distances(self, feats: Features) -> torch.Tensor:
+        """(N, L) ``min_c`` squared Mahalanobis distance per layer, differentiable in the features."""
+        columns = []
+        for name, means in self.means_.items():
+            f = feats.layers[name]
+            columns.append(mahalanobis_sq(f, means.to(f), self.chol_[name].to(f)).min(1).values)
+        return torch.stack(columns, 1)
+
+    def _characteristics(self, feats: Features) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            values = self._distances(feats.to(torch.float64)).numpy()
+        return dict(zip(self.means_, values.T))
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{layer: (N,) min_c Mahalanobis distance}``."""
         self._check_fitted()
-        return self._distances(feats)
+        return self._characteristics(feats)
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) the logistic decision over the per-layer distances."""
+        self._check_fitted()
+        return self.combiner_.torch_decision(self._distances(feats))
 
     def _score(self, feats: Features) -> np.ndarray:
-        return self.combiner_.decision(stack(self._distances(feats)))
+        return self._score_through_torch(feats)

@@ -86,6 +86,16 @@ class Features:
                         labels, first.head_weight, first.head_bias, dict(first.meta),
                         OrderedDict((k, torch.cat([p.maps[k] for p in parts])) for k in first.maps))
 
+    def to(self, dtype: torch.dtype) -> "Features":
+        """The same features with every float tensor (logits, layers, maps, head) in ``dtype``,
+        detached, on the CPU (how :meth:`Detector.score` evaluates a detector's ``torch_score``)."""
+        def cast(t):
+            return None if t is None else t.detach().cpu().to(dtype)
+
+        return Features(cast(self.logits), OrderedDict((k, cast(v)) for k, v in self.layers.items()), self.labels,
+                        cast(self.head_weight), cast(self.head_bias), dict(self.meta),
+                        OrderedDict((k, cast(v)) for k, v in self.maps.items()))
+
     def with_labels(self, labels: torch.Tensor | None) -> "Features":
         return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta),
                         self.maps)

@@ -9,11 +9,7 @@ with ``h`` from Scott's rule on ``X_c`` (as the KD detector's default) and ``lam
 
 from __future__ import annotations
 
-import math
-
-import torch
-
-from ...detectors.kd import scott_bandwidth
+from ...detectors.kd import class_references, kernel_log_density
 from ..base import LossTerm
 from .context import AttackContext, require_context
 
@@ -26,24 +22,12 @@ class KDETerm(LossTerm):
 
     def __init__(self, context: AttackContext, *, lam: float = 1.0):
         self.lam = lam
-        labels = context.reference.labels
-        self.references, self.bandwidths = {}, {}
-        for cls in labels.unique().tolist():
-            z = context.reference.penultimate[labels == cls].double()
-            self.references[cls] = z
-            self.bandwidths[cls] = scott_bandwidth(z.numpy())
+        self.references, self.bandwidths = class_references(context.layer("penultimate"),
+                                                            context.reference.labels.numpy())
 
     @classmethod
     def from_context(cls, context, *, lam: float = 1.0, **_):
         return cls(require_context(context, "kde"), lam=lam)
 
     def __call__(self, feats, target):
-        z = feats.penultimate
-        total = torch.zeros(len(target), dtype=z.dtype, device=z.device)
-        for cls in target.unique().tolist():
-            rows = (target == cls).nonzero().flatten()
-            reference = self.references[cls].to(z.device, z.dtype)
-            h = self.bandwidths[cls]
-            log_kde = torch.logsumexp(-torch.cdist(z[rows], reference).pow(2) / (2 * h * h), 1) - math.log(len(reference))
-            total = total.index_add(0, rows, -self.lam * log_kde)
-        return total
+        return -self.lam * kernel_log_density(feats.penultimate, target, self.references, self.bandwidths)

@@ -13,16 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...detectors.lid import knn_lid
 from ..base import LossTerm
 from .context import AttackContext, require_context
-
-
-def lid_torch(query: torch.Tensor, reference: torch.Tensor, k: int, skip_self: bool = False) -> torch.Tensor:
-    """Differentiable Eq. 22: (N,) LID of ``query`` (N, d) against ``reference`` (R, d)."""
-    distances = torch.cdist(query, reference)
-    nearest = distances.topk(k + int(skip_self), dim=1, largest=False).values[:, int(skip_self):]
-    nearest = nearest.clamp_min(1e-12)
-    return -1.0 / torch.log(nearest / nearest[:, -1:]).mean(1).clamp_max(-1e-12)
 
 
 class LIDTerm(LossTerm):
@@ -38,13 +31,13 @@ class LIDTerm(LossTerm):
         rows = np.sort(np.random.default_rng(seed).choice(len(reference), size, replace=False))
         self.k, self.lam = min(k, size - 2), lam
         self.batch = {name: reference.layers[name][rows].float() for name in reference.layer_names}
-        self.scale = {name: float(lid_torch(b, b, self.k, skip_self=True).mean()) for name, b in self.batch.items()}
+        self.scale = {name: float(knn_lid(b, b, self.k).mean()) for name, b in self.batch.items()}
 
     @classmethod
     def from_context(cls, context, *, k: int = 20, batch_size: int = 100, lam: float = 1.0, seed: int = 0, **_):
         return cls(require_context(context, "lid"), k=k, batch_size=batch_size, lam=lam, seed=seed)
 
     def __call__(self, feats, target):
-        values = [lid_torch(feats.layers[name], batch.to(feats.layers[name].device), self.k) / self.scale[name]
+        values = [knn_lid(feats.layers[name], batch.to(feats.layers[name]), self.k) / self.scale[name]
                   for name, batch in self.batch.items()]
         return self.lam * torch.stack(values, 1).mean(1)
