@@ -55,5 +55,19 @@ def main() -> None:
     print(f"attack step, ResNet-20, batch 64: (BIM+HFC) / BIM = {ratio:.3f}x")
 
 
+
+
+def detector_aware_ratios() -> None:
+    """Every detector's joint, selective and orthogonal step against BIM (20 paired rounds each)."""
+    import test_detector_step as detector_step
+
+    bim, attacks, x, target = detector_step.setup.__wrapped__()
+    for (name, spec), attack in attacks.items():
+        _, _, ratio = paired(lambda a=attack: detector_step.step(a, x, target),
+                             lambda: detector_step.step(bim, x, target), rounds=20)
+        print(f"attack step, ResNet-20, batch 64: {spec} against {name} / BIM = {ratio:.2f}x")
+
+
 if __name__ == "__main__":
     main()
+    detector_aware_ratios()

@@ -50,3 +50,59 @@ def test_example_detector_passes_the_conformance_kit(monkeypatch):
     from hfcbench.testing import check_detector
 
     assert check_detector(CentroidDistance)["planted"] >= 0.9
+
+
+DETECTOR_AWARE_RUN = ["run", "--profile", "smoke", "--attacks", "joint,selective,orthogonal", "--fit-attacks", "bim",
+                      "--quiet", "--device", "cpu"]
+
+
+def _records(path):
+    from hfcbench.benchmark.results import read_records
+
+    return {(r["attack"], r["detector"]): r for r in read_records([path])}
+
+
+def test_an_installed_plugin_detector_is_attacked_as_itself(installed, tmp_path, data_dir):
+    out = tmp_path / "out"
+    result = _hfcbench([*DETECTOR_AWARE_RUN, "--detectors", "centroid", "--out", str(out), "--cache-dir",
+                        str(tmp_path / "cache"), "--data-dir", str(data_dir)], PYTHONPATH=str(installed))
+    assert result.returncode == 0, result.stderr
+    records = _records(out / "results.jsonl")
+    for attack in ("joint", "selective", "orthogonal"):
+        record = records[(attack, "centroid")]
+        assert "status" not in record and record["metrics"]["n_adv_after"] > 0
+        assert record["metrics"]["auc_after"] is not None and record["checks"]["trace"]
+    assert ("worst-case", "centroid") in records
+
+
+def test_plugin_option_detectors_are_attacked_or_marked(tmp_path, data_dir, monkeypatch, capsys):
+    """--plugin: the example (with torch_score) is attacked; one without torch_score is marked."""
+    from hfcbench.cli import main
+
+    (tmp_path / "nograd_detector.py").write_text(
+        "import numpy as np\n"
+        "from hfcbench.detectors.base import Detector\n\n"
+        "class NoGradient(Detector):\n"
+        "    '''Penultimate norm, numpy only (no torch_score).'''\n"
+        "    name = 'nograd'\n"
+        "    requires = frozenset({'penultimate'})\n"
+        "    def _fit(self, clean, adv, noisy):\n"
+        "        self.norm_ = np.linalg.norm(clean.array('penultimate'), axis=1).mean()\n"
+        "    def characteristics(self, feats):\n"
+        "        return {'norm': np.abs(np.linalg.norm(feats.array('penultimate'), axis=1) - self.norm_)}\n"
+        "    def _score(self, feats):\n"
+        "        return self.characteristics(feats)['norm']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    out = tmp_path / "out"
+    assert main([*DETECTOR_AWARE_RUN, "--detectors", "centroid,nograd", "--plugin",
+                 "hfcbench_example_detector:CentroidDistance", "--plugin", "nograd_detector:NoGradient",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--data-dir", str(data_dir)]) == 0
+    records = _records(out / "results.jsonl")
+    for attack in ("joint", "selective", "orthogonal"):
+        assert records[(attack, "centroid")]["metrics"]["auc_after"] is not None
+        marked = records[(attack, "nograd")]
+        assert marked["status"] == "not adaptively attacked" and marked["metrics"]["auc_after"] is None
+        assert marked["metrics"]["auc_before"] is not None  # the base attack is still scored
+    text = capsys.readouterr().out
+    assert "-> not adaptively attacked" in text and "nograd (not adaptively attacked)" in text

@@ -255,7 +255,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset")
     p.add_argument("--model")
     p.add_argument("--detectors", help="'all', a comma list or globs (default all)")
-    p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, b+hfc, or all "
+    p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, joint, selective, "
+                                     "orthogonal, b+hfc, or all "
                                      "(default hfc,closest)")
     p.add_argument("--fit-attacks", dest="fit_attacks", help="base attacks the detectors are fitted on "
                                                              "(default bim,pgd,mim,tim,cw)")

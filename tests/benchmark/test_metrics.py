@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hfcbench.benchmark.metrics import auc, bootstrap_ci, success_rate, tpr_at_tnr
+from hfcbench.benchmark.metrics import auc, cell_metrics, success_rate, tpr_at_tnr
 from hfcbench.errors import InvalidParameterError
 
 
@@ -39,9 +39,14 @@ def test_success_rate_and_errors():
         auc([], [1.0])
 
 
-def test_bootstrap_interval_contains_the_estimate_and_is_seeded():
+def test_cell_metrics_are_the_point_metrics_with_seeded_intervals():
     rng = np.random.default_rng(1)
-    clean, adv = rng.normal(size=200), rng.normal(1.0, size=150)
-    low, high = bootstrap_ci(auc, clean, adv, n_boot=300, seed=3)
-    assert low < auc(clean, adv) < high and 0.6 < low and high < 0.85
-    assert (low, high) == bootstrap_ci(auc, clean, adv, n_boot=300, seed=3)
+    clean = rng.normal(size=200)
+    before, after = rng.normal(1.0, size=150), rng.normal(0.2, size=120)
+    sources_b, sources_a = rng.choice(200, 150, replace=False), rng.choice(200, 120, replace=False)
+    cell = cell_metrics(clean, before, sources_b, after, sources_a, seed=3)
+    assert cell["auc_before"] == auc(clean, before) and cell["tpr90_after"] == tpr_at_tnr(clean, after)
+    assert cell["auc_drop"] == pytest.approx(auc(clean, before) - auc(clean, after))
+    assert (cell["n_clean"], cell["n_adv_before"], cell["n_adv_after"]) == (200, 150, 120)
+    assert cell["auc_before_ci_low"] < cell["auc_before"] < cell["auc_before_ci_high"]
+    assert cell == cell_metrics(clean, before, sources_b, after, sources_a, seed=3)

@@ -39,7 +39,8 @@ def smoke_run(tmp_path_factory, data_dir):
 def test_run_writes_records_and_tables(smoke_run, capsys):
     root, _ = smoke_run
     records = read_records([root / "out" / "results.jsonl"])
-    assert len(records) == 3 * 3  # 3 detectors x (bim->bim+hfc, pgd->pgd+hfc, bim->closest)
+    # 3 detectors x (bim->bim+hfc, pgd->pgd+hfc, bim->closest, and the bim-fitted detectors' per-image worst case)
+    assert len(records) == 3 * 4
     for record in records:
         assert record["dataset"] == "pneumoniamnist" and record["model"] == "resnet8"
         assert record["params"]["eps"] == pytest.approx(8 / 256) and record["versions"]["hfcbench"]
@@ -96,7 +97,7 @@ def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
     assert main(["baseline", str(results), "-o", str(baseline)]) == 0
     assert main(["check", str(results), "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
-    assert "check passed (9 cells compared; 0 of" in out
+    assert "check passed (12 cells compared; 0 of" in out
     # a detector whose AUC on a base attack fell by 0.3 (planted in the baseline) fails the gate
     data = json.loads(baseline.read_text())
     entry = next(e for e in data["entries"] if e["auc_before"] is not None and e["auc_before"] < 0.7
@@ -149,7 +150,8 @@ def test_the_pinned_gate_reproduces_a_baseline_made_the_same_way(tmp_path, data_
 def test_attack_pairs_follow_the_paper_tables():
     assert attack_pairs("hfc,closest", ["bim", "pgd"]) == [("bim", "bim+hfc"), ("pgd", "pgd+hfc"), ("bim", "closest")]
     assert attack_pairs("mim+hfc,kde", ["bim"]) == [("mim", "mim+hfc"), ("bim", "kde")]
-    assert len(attack_pairs("all", ["bim", "pgd", "mim", "tim", "cw"])) == 5 + 4
+    assert len(attack_pairs("all", ["bim", "pgd", "mim", "tim", "cw"])) == 5 + 4 + 3  # hfc, Table II, detector-aware
+    assert attack_pairs("joint,mim+orthogonal", ["bim"]) == [("bim", "joint"), ("mim", "mim+orthogonal")]
 
 
 def test_bad_run_arguments_are_one_line(capsys, tmp_path):
@@ -272,3 +274,31 @@ def test_records_of_other_settings_are_kept_apart(smoke_run, tmp_path, capsys):
     assert main(["leaderboard", str(root / "out" / "results.jsonl"), str(other)]) == 0
     text = capsys.readouterr().out
     assert "[eps=4/256]" in text and "[eps=8/256]" in text
+
+
+def test_worst_case_records_are_the_per_image_minimum_over_attacks(smoke_run, smoke_runner):
+    root, _ = smoke_run
+    records = {(r["fit_attack"], r["attack"], r["detector"]): r for r in read_records([root / "out" / "results.jsonl"])}
+    for detector in ("maha", "lid", "kd"):
+        record = records[("bim", "worst-case", detector)]
+        assert record["worst_of"] == ["bim+hfc", "closest"]
+        parts = {a: smoke_runner.detector_scores(detector, "bim", a) for a in record["worst_of"]}
+        clean = parts["bim+hfc"]["clean"]
+        worst = {}
+        for scores in parts.values():
+            for score, source in zip(scores["after"], scores["after_source"]):
+                worst[source] = min(score, worst.get(source, np.inf))
+        from hfcbench.benchmark.metrics import auc
+
+        assert record["metrics"]["n_adv_after"] == len(worst)
+        assert record["metrics"]["auc_after"] == pytest.approx(auc(clean, np.array(list(worst.values()))))
+        assert sum(record["worst_by"].values()) == len(worst)
+    assert ("pgd", "worst-case", "maha") not in records  # one attack faced the pgd-fitted detectors
+
+
+def test_detector_aware_ae_sets_are_keyed_by_the_fitted_detector(smoke_runner):
+    keys = {smoke_runner.aes_key("joint", "advtest", detector=smoke_runner.detector_key(d, "bim"))
+            for d in ("maha", "lid", "kd")}
+    assert len(keys) == 3
+    assert smoke_runner.against("maha", "bim", "pgd+orthogonal") == ("maha", "bim")
+    assert smoke_runner.against("maha", "bim", "bim+hfc") is None

@@ -89,3 +89,34 @@ def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():
     half = stats.t.ppf(0.975, 2) * math.sqrt((0.03 ** 2 + 0.04 ** 2 + 0.05 ** 2) / 3 / 3)
     assert (low, high) == pytest.approx((0.8 - half, 0.8 + half))
     assert combine_seeds([0.8], [0.01]) is None and combine_seeds([0.8, None], [0.01, None]) is None
+
+
+def test_per_image_worst_case_against_brute_force():
+    """For every source image, the lowest score of a successful AE over all attacks (MEAD)."""
+    from hfcbench.benchmark.worst_case import per_image_worst
+
+    rng = np.random.default_rng(7)
+    parts = {}
+    for attack in ("a", "b", "c"):
+        sources = np.sort(rng.choice(12, rng.integers(3, 10), replace=False))
+        parts[attack] = (rng.normal(size=len(sources)).round(1), sources)
+    scores, sources, winners = per_image_worst(parts)
+    for image in range(12):
+        candidates = [(s, attack) for attack, (ss, srcs) in parts.items() for s, src in zip(ss, srcs) if src == image]
+        if not candidates:
+            assert image not in sources
+            continue
+        lowest = min(s for s, _ in candidates)
+        assert scores[list(sources).index(image)] == lowest
+    assert sum(winners.values()) == len(sources) and list(sources) == sorted(sources)
+    first = min(c for c in [(s, "abc".index(a), a) for a, (ss, _) in parts.items() for s in ss])
+    assert scores.min() == first[0]
+
+
+def test_per_image_worst_case_by_hand():
+    from hfcbench.benchmark.worst_case import per_image_worst
+
+    scores, sources, winners = per_image_worst({"x": (np.array([1.0, 2.0]), np.array([0, 1])),
+                                                "y": (np.array([1.0, 0.5, 3.0]), np.array([0, 1, 4]))})
+    assert scores.tolist() == [1.0, 0.5, 3.0] and sources.tolist() == [0, 1, 4]
+    assert winners == {"x": 1, "y": 2}  # image 0 ties: the attack named first keeps it

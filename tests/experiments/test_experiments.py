@@ -142,3 +142,18 @@ def test_report_fills_includes_and_relinks_figures(tmp_path, capsys):
     template.write_text("<!-- include: results/missing.md -->\n")
     assert main(["report", str(template), "-o", str(output)]) == 2
     assert "include results/missing.md not found" in capsys.readouterr().err
+
+
+def test_adaptive_compares_the_worst_case_over_paper_and_all_attacks(smoke_all):
+    header, rows = _table((smoke_all / "adaptive.md").read_text(), "hfcbench")
+    assert header == ["detector", "BIM (before)", "worst, paper attacks", "by", "worst, all attacks", "by",
+                      "joint AUC", "selective AUC", "orthogonal AUC"]
+    assert {r[0] for r in rows} >= {"kd", "maha", "lid", "svm", "dnn", "bu", "hfc"}
+    for row in rows:
+        for cell in (row[1], row[2], row[4], *row[6:]):
+            _check_auc_cell(cell.replace(" (!)", ""))
+    records = _records(smoke_all, "adaptive")
+    worst = [r for r in records if r["attack"] == "worst-case"]
+    assert worst and all(set(r["worst_of"]) >= {"joint", "selective", "orthogonal"} for r in worst)
+    aware = [r for r in records if r["attack"] == "joint"]
+    assert aware and all("unbounded_success" in r["checks"] and r["checks"]["trace"] for r in aware)

@@ -90,3 +90,9 @@ def test_state_round_trip_with_weights_only(tmp_path, tiny_net):
     torch.save(feats.to_state(), tmp_path / "f.pt")
     back = Features.from_state(torch.load(tmp_path / "f.pt", weights_only=True))
     assert back.layer_names == feats.layer_names and torch.equal(back.penultimate, feats.penultimate)
+
+
+def test_extracting_no_images_gives_empty_features_of_the_right_widths(tiny_net):
+    feats = FeatureExtractor(tiny_net, maps="all").extract(torch.rand(0, 1, 8, 8))
+    assert len(feats) == 0 and feats.logits.shape == (0, 2)
+    assert feats.layers["block2"].shape == (0, 16) and feats.maps["block1"].shape == (0, 8, 8, 8)

@@ -2,8 +2,9 @@
 
 Base attacks are :class:`Attack` subclasses (``fgsm``, ``bim``, ``pgd``, ``mim``, ``tim``,
 ``cw``). Adaptive attacks are loss terms with ``from_context`` (``hfc``, ``random``,
-``closest``, ``kde``, ``lid``): alone they run on BIM (the paper's setting, Table II), and
-``base+term`` adds the term to any base attack, e.g. ``mim+hfc``.
+``closest``, ``kde``, ``lid``, and the detector-aware ``joint``, ``selective``, ``orthogonal``):
+alone they run on BIM (the paper's setting, Table II), and ``base+term`` adds the term to any
+base attack, e.g. ``mim+hfc``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ ATTACKS: Registry = Registry("attacks", {
     "closest": "hfcbench.attacks.adaptive.guide:ClosestGuide",
     "kde": "hfcbench.attacks.adaptive.kde:KDETerm",
     "lid": "hfcbench.attacks.adaptive.lid:LIDTerm",
+    "joint": "hfcbench.attacks.adaptive.detector:Joint",
+    "selective": "hfcbench.attacks.adaptive.detector:Selective",
+    "orthogonal": "hfcbench.attacks.adaptive.detector:Orthogonal",
 })
+# attacks that adapt to the detector under evaluation: one AE set per (detector, attack)
+DETECTOR_AWARE = ("joint", "selective", "orthogonal")
 
 BASE_ATTACKS = ("fgsm", "bim", "pgd", "mim", "tim", "cw")
 
@@ -32,6 +38,14 @@ BASE_ATTACKS = ("fgsm", "bim", "pgd", "mim", "tim", "cw")
 def is_base(name: str) -> bool:
     obj = ATTACKS.get(name)
     return isinstance(obj, type) and issubclass(obj, Attack)
+
+
+def is_detector_aware(spec: str) -> bool:
+    """Whether attack ``spec`` (e.g. ``"pgd+orthogonal"``) attacks the detector under evaluation."""
+    from .adaptive.detector import DetectorTerm
+
+    return any(isinstance(obj, type) and issubclass(obj, DetectorTerm)
+               for obj in (ATTACKS.get(part.strip()) for part in spec.split("+")))
 
 
 def build_attack(spec: str, model, *, context=None, term_params: dict | None = None,
@@ -59,4 +73,5 @@ def build_attack(spec: str, model, *, context=None, term_params: dict | None = N
     return ATTACKS.get(base_name)(model, terms=terms, **params)
 
 
-__all__ = ["ATTACKS", "BASE_ATTACKS", "Attack", "AttackResult", "LossTerm", "build_attack", "is_base"]
+__all__ = ["ATTACKS", "BASE_ATTACKS", "DETECTOR_AWARE", "Attack", "AttackResult", "LossTerm", "build_attack",
+           "is_base", "is_detector_aware"]

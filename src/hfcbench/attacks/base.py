@@ -33,17 +33,39 @@ from ..seeding import per_input_integers
 class LossTerm:
     """One part of an attack objective: ``term(feats, target) -> (N,)`` values to minimise.
 
-    ``feats`` holds logits and, when ``needs_layers`` is true, the hooked layers of the model.
-    A term with ``replaces_objective`` (the feature-guide attacks) is minimised alone, without
-    the attack's classification loss. ``prepare`` runs once per batch before the first step.
+    ``feats`` holds logits and, when ``needs_layers`` is true, the hooked layers of the model
+    (with their full maps when ``needs_maps`` is true). A term with ``replaces_objective`` (the
+    feature-guide attacks) is minimised alone, without the attack's classification loss.
+
+    Hooks, each optional: ``prepare`` runs once per batch before the first step; ``observe``
+    sees every iterate with its features; ``finish`` may replace the final AEs (the detector-aware
+    attacks keep the best iterate). A term with a rule is not added to the loss; the rule is the
+    one hook in the BIM loop for the detector-aware attacks: ``choose`` picks, per input, the loss
+    to descend from the rest of the objective and the term (selective; one backward pass), or
+    ``combine`` combines the two gradients (orthogonal; two backward passes).
     """
 
+    name: ClassVar[str] = ""
     needs_layers: ClassVar[bool] = False
     replaces_objective: ClassVar[bool] = False
+    choose = None   # optional: (rest, term, logits, target) -> (N,) the loss each input descends
+    combine = None  # optional: (g_rest, g_term, logits, target) -> the gradient each input follows
+
+    @property
+    def needs_maps(self) -> bool:
+        """Whether the term reads full activation maps (``Features.maps``)."""
+        return False
 
     def prepare(self, attack: "Attack", x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
         """Per-batch set-up from the clean inputs ``x`` (N, ...), their targets and their
         positions ``index`` (N,) in the attacked set, which seed any random choice (default: nothing)."""
+
+    def observe(self, x: torch.Tensor, feats: Features, target: torch.Tensor) -> None:
+        """Called at every iterate ``x`` (N, ...) with its features (default: nothing)."""
+
+    def finish(self, attack: "Attack", adv: torch.Tensor) -> torch.Tensor:
+        """The batch's final AEs, given the last iterate ``adv`` (default: ``adv``)."""
+        return adv
 
     def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -52,6 +74,8 @@ class LossTerm:
 class CrossEntropy(LossTerm):
     """``J = -log p(c | x)`` for the target class ``c`` (Eq. 2-3)."""
 
+    name = "ce"
+
     def __call__(self, feats, target):
         return F.cross_entropy(feats.logits, target, reduction="none")
 
@@ -59,6 +83,8 @@ class CrossEntropy(LossTerm):
 class CWMargin(LossTerm):
     """The L-inf CW loss of Eq. 4: ``max(l_max_other - l_c, -kappa)`` (the paper's sign:
     minimising it raises the target logit ``l_c`` above every other logit by ``kappa``)."""
+
+    name = "cw"
 
     def __init__(self, kappa: float):
         if kappa < 0:
@@ -130,8 +156,14 @@ class Attack:
             raise InvalidParameterError(f"steps must be >= 1, got {steps}")
         self.model, self.eps, self.alpha, self.steps, self.seed = model, eps, alpha, steps, seed
         self.terms = list(terms)
+        rules = [t for t in self.terms if t.choose is not None or t.combine is not None]
+        if len(rules) > 1:
+            raise InvalidParameterError(f"one gradient-combination rule per attack, got {[t.name for t in rules]}")
+        self._rule = rules[0] if rules else None
         layered = any(t.needs_layers for t in self.terms)
-        self._extractor = FeatureExtractor(model) if layered else None
+        maps = "all" if any(t.needs_maps for t in self.terms) else ()
+        self._extractor = FeatureExtractor(model, maps=maps) if layered else None
+        self.trace: list[dict] | None = None  # set to a list to record every step (see gradient)
 
     # -- objective ------------------------------------------------------------------------------
     def classification_terms(self) -> list[LossTerm]:
@@ -155,9 +187,32 @@ class Attack:
         return sum(term(feats, target) for term in self.objective_terms())
 
     def gradient(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """d(sum of the objective)/dx, the input gradient only (no parameter gradients)."""
+        """The input gradient of the objective at ``x`` (no parameter gradients): of the sum of the
+        terms, or, with a rule, of the loss it chooses per input or the combination of the rest of
+        the objective's and the rule's term's gradients. Every term then observes the iterate, and the
+        step is traced when ``trace`` is a list: the share of inputs at their target and each
+        term's mean value."""
         x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.loss(x, target).sum(), x)
+        feats = self.features(x)
+        values = {term: term(feats, target) for term in self.objective_terms()}
+        if self._rule is None:
+            (grad,) = torch.autograd.grad(sum(values.values()).sum(), x)
+        else:
+            rest = sum(v for term, v in values.items() if term is not self._rule)
+            logits = feats.logits.detach()
+            if self._rule.choose is not None:
+                (grad,) = torch.autograd.grad(self._rule.choose(rest, values[self._rule], logits, target).sum(), x)
+            else:
+                (g_rest,) = torch.autograd.grad(rest.sum(), x, retain_graph=True)
+                (g_rule,) = torch.autograd.grad(values[self._rule].sum(), x)
+                grad = self._rule.combine(g_rest, g_rule, logits, target)
+        detached = x.detach()
+        for term in self.terms:
+            term.observe(detached, feats, target)
+        if self.trace is not None:
+            with torch.no_grad():
+                self.trace.append({"success": float((feats.logits.argmax(1) == target).float().mean()),
+                                   **{term.name or type(term).__name__: float(v.mean()) for term, v in values.items()}})
         return grad
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -208,6 +263,8 @@ class Attack:
             for term in self.terms:
                 term.prepare(self, x, target, index)
             adv = self.project(self.perturb(x, target, index).detach(), x)
+            for term in self.terms:
+                adv = term.finish(self, adv)
             with torch.no_grad():
                 success = self.model(adv).argmax(1) == target
         assert (adv - x).abs().max() <= self.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..attacks import ATTACKS, is_base
+from ..attacks import ATTACKS, DETECTOR_AWARE, is_base, is_detector_aware
 from ..attacks.adaptive.hfc import check_hfc_weight
 from ..errors import InvalidParameterError
 
@@ -105,11 +105,11 @@ class RunConfig:
 def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
     """``(fit attack, evaluated attack)`` pairs for ``--attacks``.
 
-    ``hfc`` -> each fit attack with its HFC version; ``random``/``closest``/``kde``/``lid`` -> BIM
-    with that attack; ``b+term`` -> ``b`` with it; a base attack ``b`` -> ``b`` with itself.
-    ``all`` = every adaptive attack.
+    ``hfc`` -> each fit attack with its HFC version; ``random``/``closest``/``kde``/``lid`` and the
+    detector-aware ``joint``/``selective``/``orthogonal`` -> BIM with that attack; ``b+term`` ->
+    ``b`` with it; a base attack ``b`` -> ``b`` with itself. ``all`` = every adaptive attack.
     """
-    names = ["hfc", *TABLE2_ATTACKS] if attacks.strip().lower() == "all" else \
+    names = ["hfc", *TABLE2_ATTACKS, *DETECTOR_AWARE] if attacks.strip().lower() == "all" else \
         [a.strip().lower() for a in attacks.split(",") if a.strip()]
     pairs = []
     for name in names:
@@ -125,3 +125,19 @@ def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
         else:
             pairs.append(("bim", name))
     return list(dict.fromkeys(pairs))
+
+
+WORST_CASE, WORST_CASE_PAPER = "worst-case", "worst-case (paper attacks)"
+
+
+def worst_case_groups(attacks: list[str]) -> list[tuple[str, list[str]]]:
+    """The per-image worst cases a fitted detector gets from the ``attacks`` evaluated against it:
+    over all of them, and, when some adapt to the detector, over the paper's attacks alone (so
+    the tables show what the detector-aware attacks add). None for a single attack."""
+    if len(attacks) < 2:
+        return []
+    groups = [(WORST_CASE, attacks)]
+    paper = [a for a in attacks if not is_detector_aware(a)]
+    if len(paper) < len(attacks) and paper:
+        groups.append((WORST_CASE_PAPER, paper))
+    return groups

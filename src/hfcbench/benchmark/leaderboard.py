@@ -30,6 +30,7 @@ from .results import settings
 from .uncertainty import combine_seeds
 
 MIN_AES = 20
+NOT_ADAPTIVE = "not adaptively attacked"
 
 
 @dataclass
@@ -94,8 +95,22 @@ class Cell:
         return min(r["metrics"].get(f"n_adv_{tag}") or 0 for r in self.records)
 
     def auc(self, tag: str, min_aes: int, compact: bool = False) -> str:
+        if tag == "after" and self.not_adaptive:
+            return NOT_ADAPTIVE
         n = self.n_aes(tag)
-        return f"n<{min_aes} (n={n})" if n < min_aes else self.metric(f"auc_{tag}").text(compact)
+        text = f"n<{min_aes} (n={n})" if n < min_aes else self.metric(f"auc_{tag}").text(compact)
+        return f"{text} (!)" if tag == "after" and self.warnings else text
+
+    @property
+    def not_adaptive(self) -> bool:
+        """No seed attacked the detector as itself (a detector-aware attack, no ``torch_score``)."""
+        return any(r.get("status") == NOT_ADAPTIVE for r in self.records)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The attack-strength warnings of the cell's AE sets (seed-prefixed when several)."""
+        several = len(self.records) > 1
+        return [f"seed {r['seed']}: {w}" if several else w for r in self.records for w in r.get("warnings") or []]
 
 
 def _setting_text(field: str, value) -> str:
@@ -155,7 +170,7 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         by = {(a, d): cell for (_, a, d), cell in cells.items()}
         fit_of = {a: f for f, a, _ in cells}
         headers = ["detector"] + [f"{a} {m}" for a in attacks for m in ("AUC", "TPR@90")]
-        rows, errors = [], {}
+        rows, errors, warned = [], {}, []
         for det in detectors:
             row = [det]
             for attack in attacks:
@@ -170,18 +185,28 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
                     continue
                 row += [f"{cell.auc('before', min_aes, compact)} -> {cell.auc('after', min_aes, compact)}",
                         f"{pct(cell.metric('tpr90_before').value)} -> {pct(cell.metric('tpr90_after').value)}"]
+                warned += [f"{det} / {attack}: {w}" for w in cell.warnings]
             rows.append(row)
         acc, counts = ["Adv. Acc"], [f"n AEs scored ({'per' if len(seeds) == 1 else 'fewest per'} seed)"]
         for attack in attacks:
-            cell = next(by[(attack, d)] for d in detectors if (attack, d) in by)
-            acc += [f"{pct(cell.metric('adv_acc_before').value)} -> {pct(cell.metric('adv_acc_after').value)}", ""]
-            counts += [f"{cell.n_aes('before')} -> {cell.n_aes('after')}", ""]
+            column = [by[(attack, d)] for d in detectors if (attack, d) in by]
+            after = sorted({pct(c.metric("adv_acc_after").value) for c in column if not c.not_adaptive},
+                           key=lambda t: -1.0 if t == "n/a" else float(t))
+            n_after = sorted({c.n_aes("after") for c in column if not c.not_adaptive})
+            span = (lambda values: "n/a" if not values else str(values[0]) if len(values) == 1
+                    else f"{values[0]}-{values[-1]}")  # detector-aware attacks: one AE set per detector
+            acc += [f"{pct(column[0].metric('adv_acc_before').value)} -> {span(after)}", ""]
+            counts += [f"{column[0].n_aes('before')} -> {span(n_after)}", ""]
         rows += [acc, counts]
         interval = ("95% paired bootstrap over AdvTest images" if len(seeds) == 1 else
                     f"95% t-interval over the {len(seeds)} seeds, never narrower than each seed's bootstrap")
         note = (f"AUC and TPR@90 in %; AUC intervals: {interval}. An AUC resting on fewer than {min_aes} successful "
-                f"AEs (per seed) is shown as n<{min_aes} and enters no ranking."
-                + "".join(f" Error of {det}: {text}" for det, text in errors.items()))
+                f"AEs (per seed) is shown as n<{min_aes} and enters no ranking. Detector-aware attacks (joint, "
+                "selective, orthogonal) craft one AE set per detector (Adv. Acc and n: their range over detectors); "
+                f"'{NOT_ADAPTIVE}': the detector has no torch_score, so they could not run against it. worst-case: per "
+                "image, the successful AE the detector scores lowest over every attack evaluated against it."
+                + "".join(f" Error of {det}: {text}" for det, text in errors.items())
+                + "".join(f" (!) {text}" for text in warned))
         out.append(Table(f"{dataset} / {model} / {seeds_text}{where} (fit attack -> evaluated attack: "
                          + ", ".join(f"{fit_of[a]} -> {a}" for a in attacks) + ")", headers, rows, note))
 
@@ -189,20 +214,22 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         for det in detectors:
             candidates = [(a, by[(a, det)].metric("auc_after")) for a in attacks if (a, det) in by
                           and by[(a, det)].n_aes("after") >= min_aes and by[(a, det)].metric("auc_after").value is not None]
+            label = det + (f" ({NOT_ADAPTIVE})" if any(c.not_adaptive for (_, d), c in by.items() if d == det) else "")
             if candidates:
                 attack, estimate = min(candidates, key=lambda c: c[1].value)
-                worst.append((det, estimate, [attack]))
+                worst.append((label, estimate, [attack]))
             else:
-                unranked.append(det)
-        note = ("Worst case: the lowest AUC after any evaluated attack with enough AEs, with that cell's interval. "
-                "'not separated from' names entries whose intervals overlap: their order is not established.")
+                unranked.append(label)
+        note = ("Worst case: the lowest AUC after any evaluated attack with enough AEs, the per-image worst case "
+                "included, with that cell's interval. 'not separated from' names entries whose intervals overlap: "
+                "their order is not established.")
         if unranked:
             note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
         out.append(_ranked(worst, ["rank", "detector", "worst AUC", "by attack"],
                            f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks", note))
 
         drops = []
-        for attack in attacks:
+        for attack in (a for a in attacks if not a.startswith("worst-case")):
             estimates = [by[(attack, d)].metric("auc_drop") for d in detectors if (attack, d) in by
                          and by[(attack, d)].n_aes("after") >= min_aes]
             estimates = [e for e in estimates if e.value is not None]

@@ -1,7 +1,7 @@
 """Detection and attack metrics of the paper (Sec. V-A, "Evaluation process and metrics").
 
 Scores follow the detector contract: higher = more adversarial; clean inputs are the negatives
-(label 0), adversarial ones the positives (label 1).
+(label 0), adversarial ones the positives (label 1). Intervals: :mod:`hfcbench.benchmark.uncertainty`.
 """
 
 from __future__ import annotations
@@ -52,13 +52,19 @@ def success_rate(success: np.ndarray) -> float:
     return float(success.mean()) if success.size else 0.0
 
 
-def bootstrap_ci(metric, clean: np.ndarray, adv: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric(clean, adv)``, resampling each group separately."""
-    clean, adv = _check(clean, adv)
-    rng = np.random.default_rng(seed)
-    values = [metric(clean[rng.integers(0, len(clean), len(clean))], adv[rng.integers(0, len(adv), len(adv))])
-              for _ in range(n_boot)]
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+def cell_metrics(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
+                 after_source: np.ndarray, *, seed: int = 0) -> dict:
+    """Everything a leaderboard cell reports from its scores: AUC and TPR@90 before and after, the
+    drop, AE counts, and their paired-bootstrap intervals (:mod:`hfcbench.benchmark.uncertainty`).
+    ``before``/``after`` are the successful AEs' scores, ``*_source`` their source images'
+    positions among the ``clean`` scores."""
+    from .uncertainty import paired_bootstrap
+
+    out = {"n_clean": len(clean), "n_adv_before": len(before), "n_adv_after": len(after)}
+    for tag, adv in (("before", before), ("after", after)):
+        out[f"auc_{tag}"] = auc(clean, adv) if len(adv) else None
+        out[f"tpr90_{tag}"] = tpr_at_tnr(clean, adv) if len(adv) else None
+    both = out["auc_before"] is not None and out["auc_after"] is not None
+    out["auc_drop"] = out["auc_before"] - out["auc_after"] if both else None
+    out.update(paired_bootstrap(clean, before, before_source, after, after_source, seed=seed))
+    return out

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks import BASE_ATTACKS, AttackResult, build_attack, is_base
+from ..attacks import BASE_ATTACKS, AttackResult, build_attack, is_base, is_detector_aware
 from ..attacks.adaptive import AttackContext
+from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
@@ -35,11 +36,11 @@ from ..isa import describe as describe_platform
 from ..models import DEFAULT_MODEL, FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_or_train
-from .config import SMOKE_BY_DIMS, RunConfig, attack_pairs
+from .config import SMOKE_BY_DIMS, RunConfig, attack_pairs, worst_case_groups
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
-from .metrics import auc, success_rate, tpr_at_tnr
+from .metrics import cell_metrics, success_rate
 from .noise import noisy_copies, perturbation_l2
-from .uncertainty import paired_bootstrap
+from .worst_case import per_image_worst
 from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
@@ -53,9 +54,13 @@ CODE = {
     "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg", "models.features"),
     "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features"),
     "detector": ("detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
+    "checks": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features",
+               "benchmark.runner"),
 }
 
 BUDGET_SEARCH_POOL = 512  # --eps auto attacks at most this many pool images
+NOT_ADAPTIVE = "not adaptively attacked"  # a detector-aware attack's cell for a detector without torch_score
+Against = tuple[str, str] | None  # (detector, fit attack) a detector-aware attack is crafted against
 
 
 class Runner:
@@ -169,33 +174,54 @@ class Runner:
         return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
                               alpha=c.alpha, steps=c.steps, seed=c.seed, **hfc, **extra)
 
-    def adversarial(self, spec: str, pool: str) -> tuple[Features, np.ndarray, float]:
-        """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds."""
-        state = self._aes_state(spec, pool)
+    def adversarial(self, spec: str, pool: str, against: Against = None) -> tuple[Features, np.ndarray, float]:
+        """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds.
+        ``against``: the (detector, fit attack) a detector-aware ``spec`` attacks."""
+        state = self.aes_state(spec, pool, against)
         return Features.from_state(state["features"]), state["success"].numpy(), float(state["seconds"])
 
-    def adversarial_images(self, spec: str, pool: str) -> torch.Tensor:
+    def adversarial_images(self, spec: str, pool: str, against: Against = None) -> torch.Tensor:
         """(N, C, *spatial) AEs of ``spec`` on ``pool``, successful or not, in pool order."""
-        return self._aes_state(spec, pool)["adv"]
+        return self.aes_state(spec, pool, against)["adv"]
 
-    def _aes_state(self, spec: str, pool: str) -> dict:
+    def aes_state(self, spec: str, pool: str, against: Against = None) -> dict:
+        """The cached AE set: ``features``, ``success``, ``adv``, ``seconds``; for a detector-aware
+        attack also ``trace`` (per step: success rate and each term's mean)."""
         images, labels, _ = self.pool(pool)
+        key = self.aes_key(spec, pool, **({"detector": self.detector_key(*against)} if against else {}))
 
         def compute():
             start = time.perf_counter()
-            result = self.craft(self.build(spec), images, labels, desc=f"{spec} on {pool}")
+            attack = self.build(spec, against)
+            attack.trace = [] if against else None
+            on = f" against {against[0]}" if against else ""
+            result = self.craft(attack, images, labels, desc=f"{spec}{on} on {pool}")
             feats = self.extractor.extract(result.adv, result.target)
-            return {"features": feats.to_state(), "success": result.success, "adv": result.adv,
-                    "seconds": time.perf_counter() - start}
+            state = {"features": feats.to_state(), "success": result.success, "adv": result.adv,
+                     "seconds": time.perf_counter() - start}
+            if against:
+                state["trace"] = attack.trace
+            return state
 
-        return self._cached("aes", self.aes_key(spec, pool), compute)
+        return self._cached("aes", key, compute)
 
-    def successful(self, spec: str, pool: str, *, maps: bool = False) -> Features:
+    def unbounded_success(self, spec: str, against: Against = None) -> float:
+        """Success of ``spec`` at eps = 1 with the run's step size and four times its steps, on up
+        to 16 AdvTest images: an attack freed of its budget must fool the classifier (Carlini's
+        sanity check; cached)."""
+        images, labels, _ = self.pool("advtest")
+        key = self.cache_key("checks", spec=spec, index=self.pool("advtest")[2][:16].tolist(), alpha=self.config.alpha,
+                             steps=self.config.steps, seed=self.config.seed,
+                             **({"detector": self.detector_key(*against)} if against else {}))
+        return float(self._cached("checks", key, lambda: {"success": self.build(spec, against, unbounded=True).in_batches(
+            images[:16], labels[:16], batch_size=self.config.batch_size).success_rate})["success"])
+
+    def successful(self, spec: str, pool: str, *, maps: bool = False, against: Against = None) -> Features:
         """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier (``maps``: with full maps)."""
-        feats, success, _ = self.adversarial(spec, pool)
+        feats, success, _ = self.adversarial(spec, pool, against)
         rows = np.flatnonzero(success)
         if maps:
-            return self.map_features(self.adversarial_images(spec, pool)[rows], feats.labels[rows])
+            return self.map_features(self.adversarial_images(spec, pool, against)[rows], feats.labels[rows])
         return feats.subset(rows)
 
     def noisy_features(self, fit_attack: str, *, maps: bool = False) -> Features:
@@ -244,17 +270,30 @@ class Runner:
         """Whether detector ``name`` reads full feature maps (``"maps"`` in its ``requires``)."""
         return "maps" in DETECTORS.get(name).requires
 
+    def detector_scale(self, name: str, fit_attack: str) -> float:
+        """The spread (standard deviation) of the fitted detector's scores on clean AdvTrain inputs:
+        the unit in which detector-aware attacks weigh its score."""
+        detector = self.fitted_detector(name, fit_attack)
+        spread = float(np.std(detector.score(self.clean_features("advtrain", maps=self.needs_maps(name)))))
+        return spread if np.isfinite(spread) and spread > 0 else 1.0
+
+    def against(self, name: str, fit_attack: str, attack: str) -> Against:
+        """``(name, fit_attack)`` when ``attack`` adapts to the detector under evaluation, else None."""
+        return (name, fit_attack) if is_detector_aware(attack) else None
+
     def detector_scores(self, name: str, fit_attack: str, attack: str) -> dict[str, np.ndarray]:
         """``{"clean", "before", "after"}`` -> (N,) scores on AdvTest: clean inputs, successful AEs of
-        ``fit_attack`` and of ``attack``; higher = more adversarial. ``"before_source"`` and
-        ``"after_source"`` give each AE's source image (its position among the clean inputs)."""
+        ``fit_attack`` and of ``attack`` (crafted against this detector when it is detector-aware);
+        higher = more adversarial. ``"before_source"`` and ``"after_source"`` give each AE's source
+        image (its position among the clean inputs)."""
         detector, maps = self.fitted_detector(name, fit_attack), self.needs_maps(name)
+        against = self.against(name, fit_attack, attack)
         parts = {"clean": self.clean_features("advtest", maps=maps),
                  "before": self.successful(fit_attack, "advtest", maps=maps),
-                 "after": self.successful(attack, "advtest", maps=maps)}
+                 "after": self.successful(attack, "advtest", maps=maps, against=against)}
         scores = {tag: detector.score(feats) if len(feats) else np.empty(0) for tag, feats in parts.items()}
-        for tag, spec in (("before", fit_attack), ("after", attack)):
-            scores[f"{tag}_source"] = np.flatnonzero(self.adversarial(spec, "advtest")[1])
+        for tag, spec, on in (("before", fit_attack, None), ("after", attack, against)):
+            scores[f"{tag}_source"] = np.flatnonzero(self.adversarial(spec, "advtest", on)[1])
         return scores
 
     def layer_aucs(self, name: str, fit_attack: str, attack: str) -> dict[str, dict[str, float | None]]:
@@ -270,19 +309,30 @@ class Runner:
         return attack.in_batches(images, labels, batch_size=self.config.batch_size, desc=desc,
                                  progress=not self.config.quiet)
 
-    def build(self, spec: str):
-        """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures."""
+    def build(self, spec: str, against: Against = None, *, unbounded: bool = False):
+        """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures;
+        ``against`` = (detector, fit attack) gives a detector-aware ``spec`` the fitted detector.
+        ``unbounded``: eps = 1 with the run's step size and four times its steps (the sanity check
+        that an attack free of its budget fools the classifier)."""
         c = self.config
-        budget = dict(eps=c.eps, alpha=c.alpha, steps=1 if spec == "fgsm" else c.steps, seed=c.seed)
+        steps = 1 if spec == "fgsm" else c.steps
+        budget = dict(eps=1.0 if unbounded else c.eps, alpha=c.alpha, steps=4 * steps if unbounded else steps,
+                      seed=c.seed)
         parts = spec.split("+")
         ready = {"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)} if "hfc" in parts else {}
         needs_context = any(not is_base(p) and p not in ready for p in parts)
-        return build_attack(spec, self.model, context=self.context() if needs_context else None, ready_terms=ready,
-                            **budget)
+        context = None
+        if needs_context:
+            context = self.context()
+            if against:
+                context = AttackContext(context.reference, detector=self.fitted_detector(*against),
+                                        detector_scale=self.detector_scale(*against))
+        return build_attack(spec, self.model, context=context, ready_terms=ready, **budget)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, results_path: Path):
-        """Append every missing record to ``results_path`` and yield all records of this run."""
+        """Append every missing record to ``results_path`` and yield all records of this run: one per
+        (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
         c = self.config
         done = {record_key(r): r for r in read_records([results_path])} if results_path.exists() else {}
         params = {k: v for k, v in asdict(c).items()
@@ -291,45 +341,88 @@ class Runner:
                       adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
                       test_accuracy=self.trained.test_accuracy,
                       eps_search=None if self.budget_search is None else as_state(self.budget_search))
-        versions = describe_platform()
+        stamp = {"params": params, "versions": describe_platform(), "device": str(self.device)}
+        evaluated: dict[tuple[str, str], list[str]] = {}  # (fit attack, detector) -> attacks it faced
         bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
                    disable=c.quiet)
         for fit_attack, attack in self.pairs:
-            _, before_success, before_seconds = self.adversarial(fit_attack, "advtest")
-            _, after_success, after_seconds = self.adversarial(attack, "advtest")
             for name in self.detector_names:
                 bar.set_postfix_str(f"{name}: {fit_attack} -> {attack}")
                 bar.update()
-                base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
-                            detector=name)
-                existing = done.get(record_key({**base, "params": params}))
-                if existing is not None and existing.get("params") == params and "error" not in existing["metrics"]:
-                    yield existing
-                    continue
-                start = time.perf_counter()
-                metrics = self._metrics(name, fit_attack, attack)
-                metrics.update(adv_acc_before=success_rate(before_success), adv_acc_after=success_rate(after_success))
-                record = {**base, "metrics": metrics, "params": params, "versions": versions,
-                          "device": str(self.device),
-                          "timings": {"attack_seconds_before": before_seconds, "attack_seconds_after": after_seconds,
-                                      "detector_seconds": time.perf_counter() - start}}
-                append_record(results_path, record)
-                yield record
+                if attack != fit_attack:
+                    evaluated.setdefault((fit_attack, name), []).append(attack)
+                yield self._resumed(results_path, done, stamp, name, fit_attack, attack,
+                                    lambda n=name, f=fit_attack, a=attack: self._cell(n, f, a))
         bar.close()
+        for (fit_attack, name), attacks in evaluated.items():
+            for label, chosen in worst_case_groups(attacks):
+                yield self._resumed(results_path, done, stamp, name, fit_attack, label,
+                                    lambda n=name, f=fit_attack, a=chosen: self._worst_case(n, f, a))
 
-    def _metrics(self, name: str, fit_attack: str, attack: str) -> dict:
+    def _resumed(self, results_path: Path, done: dict, stamp: dict, name: str, fit_attack: str, attack: str,
+                 compute) -> dict:
+        """The finished record of this cell from ``done`` (same parameters, no error), or a new one
+        from ``compute() -> (metrics, extra fields)``, appended to ``results_path`` at once."""
+        c = self.config
+        base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
+                    detector=name)
+        existing = done.get(record_key({**base, "params": stamp["params"]}))
+        if existing is not None and existing.get("params") == stamp["params"] and "error" not in existing["metrics"]:
+            return existing
+        start = time.perf_counter()
+        metrics, extra = compute()
+        record = {**base, "metrics": metrics, **extra, **stamp,
+                  "timings": {"detector_seconds": time.perf_counter() - start}}
+        append_record(results_path, record)
+        return record
+
+    def _cell(self, name: str, fit_attack: str, attack: str) -> tuple[dict, dict]:
+        """Metrics of one (fit attack, attack, detector) cell and the record's extra fields. A
+        detector-aware attack against a detector without ``torch_score`` is not run: the cell keeps
+        its before metrics and says it was not adaptively attacked."""
+        against = self.against(name, fit_attack, attack)
+        adaptive = against is None or attackable(self.fitted_detector(name, fit_attack))
         try:
-            scores = self.detector_scores(name, fit_attack, attack)
+            scores = self.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
         except HfcbenchError as exc:
-            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}
-        out = {"n_clean": len(scores["clean"]), "n_adv_before": len(scores["before"]),
-               "n_adv_after": len(scores["after"])}
-        for tag in ("before", "after"):
-            adv = scores[tag]
-            out[f"auc_{tag}"] = auc(scores["clean"], adv) if len(adv) else None
-            out[f"tpr90_{tag}"] = tpr_at_tnr(scores["clean"], adv) if len(adv) else None
-        both = out["auc_before"] is not None and out["auc_after"] is not None
-        out["auc_drop"] = out["auc_before"] - out["auc_after"] if both else None
-        out.update(paired_bootstrap(scores["clean"], scores["before"], scores["before_source"], scores["after"],
-                                    scores["after_source"], seed=self.config.seed))
-        return out
+            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}, {}
+        if not adaptive:
+            scores["after"], scores["after_source"] = np.empty(0), np.empty(0, dtype=np.int64)
+        metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], scores["after"],
+                               scores["after_source"], seed=self.config.seed)
+        metrics.update(adv_acc_before=success_rate(self.adversarial(fit_attack, "advtest")[1]),
+                       adv_acc_after=success_rate(self.adversarial(attack, "advtest", against)[1]) if adaptive else None)
+        if not adaptive:
+            return metrics, {"status": NOT_ADAPTIVE}
+        return metrics, self._strength_checks(attack, against, scores) if against else {}
+
+    def _strength_checks(self, attack: str, against: tuple[str, str], scores: dict) -> dict:
+        """The AE set's trace and unbounded success, and the warnings they call for: the attack left
+        the detector's scores no lower than plain BIM's (gradient masking, or a broken gradient?),
+        or it does not reach 100% success at eps = 1 (Carlini's sanity check)."""
+        trace, unbounded = self.aes_state(attack, "advtest", against)["trace"], self.unbounded_success(attack, against)
+        warnings = []
+        if len(scores["after"]) and len(scores["before"]) and scores["after"].mean() >= scores["before"].mean():
+            warnings.append(f"{attack} left {against[0]}'s scores no lower than {against[1]} did (mean "
+                            f"{scores['after'].mean():.3g} vs {scores['before'].mean():.3g}): gradient masking or a "
+                            "broken gradient?")
+        if unbounded < 1:
+            warnings.append(f"unbounded (eps = 1, 4x the steps), {attack} fooled the classifier on only "
+                            f"{100 * unbounded:.0f}% of 16 images (it should reach 100%)")
+        return {"checks": {"unbounded_success": unbounded, "trace": trace}, "warnings": warnings}
+
+    def _worst_case(self, name: str, fit_attack: str, attacks: list[str]) -> tuple[dict, dict]:
+        """Per image, the successful AE the detector scores lowest over ``attacks`` (MEAD)."""
+        parts, scores = {}, None
+        try:
+            for attack in attacks:
+                scores = self.detector_scores(name, fit_attack, attack)
+                parts[attack] = (scores["after"], scores["after_source"])
+        except HfcbenchError as exc:
+            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}, {}
+        worst, sources, winners = per_image_worst(parts)
+        metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], worst, sources,
+                               seed=self.config.seed)
+        metrics.update(adv_acc_before=success_rate(self.adversarial(fit_attack, "advtest")[1]),
+                       adv_acc_after=len(sources) / len(scores["clean"]))
+        return metrics, {"worst_of": attacks, "worst_by": winners}

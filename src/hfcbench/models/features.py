@@ -253,8 +253,8 @@ class FeatureExtractor:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
         device = _model_device(self.model)
         parts = []
-        with torch.no_grad():
-            for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False):
+        with torch.no_grad():  # an empty x runs once, as a batch of none: empty features of the right widths
+            for start in tqdm(range(0, max(len(x), 1), batch_size), desc=desc, disable=not progress, leave=False):
                 feats = self(x[start:start + batch_size].to(device))
                 parts.append(Features(feats.logits.cpu(), OrderedDict((k, v.cpu()) for k, v in feats.layers.items()),
                                       maps=OrderedDict((k, v.cpu()) for k, v in feats.maps.items())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,13 +14,19 @@ from ...models.features import Features
 
 @dataclass
 class AttackContext:
-    """Clean features of the classifier's training images, with their true labels.
+    """What an adaptive attack may know: clean features of the classifier's training images, with
+    their true labels, and, for the detector-aware attacks, the fitted detector under evaluation.
 
     The HFC mixtures (Algorithm 1, l. 1-4), the guide images' features, the KDE reference set
-    and the LID reference batch all come from here; nothing reaches an attack through globals.
+    and the LID reference batch come from ``reference``; ``joint``, ``selective`` and
+    ``orthogonal`` attack ``detector`` (it needs ``torch_score``), whose score they divide by
+    ``detector_scale``, the spread (standard deviation) of its scores on clean inputs (default:
+    measured on ``reference``). Nothing reaches an attack through globals.
     """
 
     reference: Features
+    detector: Any = None
+    detector_scale: float | None = None
 
     def __post_init__(self):
         if self.reference.labels is None:
