@@ -46,14 +46,54 @@ def test_unpicklable_object_is_returned_but_not_cached(tmp_path):
 
 
 @pytest.mark.parametrize("pickled", [False, True])
-def test_corrupt_entry_is_a_miss_and_removed(tmp_path, pickled):
+def test_corrupt_entry_is_a_miss_and_moved_aside(tmp_path, pickled):
     cache = Cache(tmp_path)
     path = cache.path("aes", "k", pickled=pickled)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a cache entry")
-    with pytest.warns(UserWarning, match="unreadable cache entry"):
+    with pytest.warns(UserWarning, match="is not usable .*moved to k.p.*bad and recomputed"):
         assert cache.load("aes", "k", pickled=pickled) is None
-    assert not path.exists()
+    assert not path.exists() and path.with_name(path.name + ".bad").read_bytes() == b"not a cache entry"
+
+
+@pytest.mark.parametrize("foreign", [{"state_dict": {}}, torch.zeros(3), "entry of another key"])
+def test_an_entry_that_is_not_what_its_key_names_is_recomputed(tmp_path, foreign):
+    """A file of another structure, or another entry copied to this key's path, is refused on load."""
+    cache = Cache(tmp_path)
+    if foreign == "entry of another key":
+        cache.save("aes", "other", {"x": torch.ones(2)})
+        cache.path("aes", "other").rename(cache.path("aes", "k"))
+    else:
+        cache.path("aes", "k").parent.mkdir(parents=True)
+        torch.save(foreign, cache.path("aes", "k"))
+    with pytest.warns(UserWarning, match="not a aes entry for this key"):
+        value = cache.get_or_compute("aes", "k", lambda: {"x": torch.zeros(2)})
+    assert torch.equal(value["x"], torch.zeros(2))
+    assert torch.equal(cache.load("aes", "k")["x"], torch.zeros(2))  # the recomputed entry is good
+
+
+def test_a_value_its_reader_refuses_is_recomputed(tmp_path):
+    cache = Cache(tmp_path)
+    cache.save("checkpoints", "k", {"weights": 1})
+
+    def refuse(value):
+        raise KeyError("state_dict")
+
+    with pytest.warns(UserWarning, match="KeyError"):
+        assert cache.get_or_compute("checkpoints", "k", lambda: {"state_dict": 2}, check=refuse) == {"state_dict": 2}
+
+
+def test_two_processes_never_compute_one_entry_twice(tmp_path):
+    """Two processes ask for the same entry at once: one computes it, the other waits and reads it."""
+    script = (
+        "import sys, time; from hfcbench.cache import Cache\n"
+        "def slow():\n    open(sys.argv[2], 'a').write('computed\\n'); time.sleep(2); return {'v': 7}\n"
+        "print(Cache(sys.argv[1]).get_or_compute('aes', 'k', slow)['v'])\n")
+    log = tmp_path / "log"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "cache"), str(log)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert outputs == ["7", "7"] and log.read_text() == "computed\n"
 
 
 def test_source_fingerprint_follows_the_named_sources_only(tmp_path):
@@ -90,7 +130,8 @@ def test_cache_keys_cover_every_module_the_computation_imports(kind, registry):
     every key)."""
     package = "hfcbench.attacks" if registry == "ATTACKS" else "hfcbench.detectors"
     out = subprocess.run([sys.executable, "-c", f"import sys; from {package} import {registry} as r; "
-                          "[r.get(n) for n in r.names()]; print(*[m for m in sys.modules if m.startswith('hfcbench.')])"],
+                          "[r.get(n) for n in r.names()]; "
+                          "print(*[m for m in sys.modules if m.startswith('hfcbench.')])"],
                          capture_output=True, text=True, check=True).stdout.split()
     covered = {*CODE[kind], *CHECKPOINT_CODE, "errors", "registry", "device", "cache"}
     assert len(out) > 5

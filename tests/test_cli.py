@@ -37,7 +37,7 @@ def test_train_reports_accuracy_and_reuses_cache(capsys, tmp_path):
 
 def test_bad_epochs(capsys):
     assert main(["train", "--dataset", "synthetic", "--epochs", "0", "--quiet"]) == 2
-    assert "epochs must be >= 1, got 0" in capsys.readouterr().err
+    assert "--epochs must be a whole number >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["models", "detectors", "attacks", "experiments"])

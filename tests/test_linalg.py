@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from hfcbench.errors import InvalidParameterError
-from hfcbench.linalg import (cholesky_psd, inverse_cholesky, logdet_from_cholesky, mahalanobis_sq,
-                             precision_from_cholesky)
+from hfcbench.linalg import (
+    cholesky_psd,
+    inverse_cholesky,
+    logdet_from_cholesky,
+    mahalanobis_sq,
+    precision_from_cholesky,
+)
 
 
 @pytest.fixture
@@ -29,7 +34,8 @@ def test_batched_200x200_against_numpy(two_threads):
     np.testing.assert_allclose(inv_l.transpose(0, 2, 1) @ inv_l, np.linalg.inv(cov), rtol=1e-7, atol=1e-9)
     x, mean = rng.normal(size=(30, 200)), rng.normal(size=(6, 200))
     got = mahalanobis_sq(torch.from_numpy(x), torch.from_numpy(mean), chol).numpy()
-    expected = np.stack([np.einsum("ni,ij,nj->n", x - m, np.linalg.inv(c), x - m) for m, c in zip(mean, cov)], 1)
+    expected = np.stack([np.einsum("ni,ij,nj->n", x - m, np.linalg.inv(c), x - m)
+                         for m, c in zip(mean, cov, strict=True)], 1)
     np.testing.assert_allclose(got, expected, rtol=1e-8)
 
 

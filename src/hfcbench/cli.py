@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .errors import HfcbenchError
+from .paths import writable_dir
 
 KINDS = ("datasets", "models", "detectors", "attacks", "experiments")
 
@@ -26,7 +27,8 @@ def _registry(kind: str):
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder of data files (default: $HFCBENCH_DATA, then ~/.cache/hfcbench/data)")
+    parser.add_argument("--data-dir",
+                        help="folder of data files (default: $HFCBENCH_DATA, then ~/.cache/hfcbench/data)")
     parser.add_argument("--cache-dir", help="cache folder (default: $HFCBENCH_CACHE, then ~/.cache/hfcbench)")
     parser.add_argument("--no-cache", action="store_true", help="recompute everything (results are still cached)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -78,31 +80,17 @@ def _cmd_train(args) -> int:
     from .models.training import TrainConfig
     from .models.zoo import load_or_train
 
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    cache = Cache(args.cache_dir, enabled=not args.no_cache)
+    writable_dir(cache.root, "--cache-dir")
     dataset = load_dataset(args.dataset, args.data_dir, quiet=args.quiet)
     arch = args.model or DEFAULT_MODEL[dataset.spatial_dims]
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    trained = load_or_train(dataset, arch, config, cache=Cache(args.cache_dir, enabled=not args.no_cache),
+    trained = load_or_train(dataset, arch, config, cache=cache,
                             device=resolve_device(args.device), quiet=args.quiet)
     source = "cached checkpoint" if trained.from_cache else "trained now"
     print(f"{arch} on {dataset.name}: test accuracy {trained.test_accuracy:.4f} "
           f"(training took {trained.train_seconds:.0f} s; {source}; key {trained.key})")
     return 0
-
-
-def _budget(text: str) -> float | str:
-    """``"auto"`` or a number/fraction (``--eps``)."""
-    return "auto" if text.strip().lower() == "auto" else _fraction(text)
-
-
-def _fraction(text: str) -> float:
-    """``"1/256"`` or ``"0.0039"`` -> float."""
-    try:
-        if "/" in text:
-            numerator, denominator = text.split("/")
-            return float(numerator) / float(denominator)
-        return float(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or fraction such as 1/256") from None
 
 
 RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
@@ -120,23 +108,22 @@ def _run_config(args):
         try:
             with open(args.config, "rb") as handle:
                 values = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise HfcbenchError(f"--config {args.config}: {exc}") from exc
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
+            raise HfcbenchError(f"--config {args.config}: {reason}") from None
         values = {k.replace("-", "_"): v for k, v in values.items()}
         unknown = sorted(set(values) - set(RUN_KEYS))
         if unknown:
             raise HfcbenchError(f"--config {args.config}: unknown keys {unknown}; allowed: {', '.join(RUN_KEYS)}")
-        for key, parse in (("eps", _budget), ("alpha", _fraction)):
-            if isinstance(values.get(key), str):
-                try:
-                    values[key] = parse(values[key])
-                except argparse.ArgumentTypeError as exc:
-                    raise HfcbenchError(f"--config {args.config}: {key}: {exc}") from None
     for key in RUN_KEYS:  # flags given on the command line win over the file
         value = getattr(args, key)
         if value is not None:
             values[key] = value
-    return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin)
+    try:
+        return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin)
+    except HfcbenchError as exc:
+        where = f" (from --config {args.config} or the flags)" if args.config else ""
+        raise HfcbenchError(f"{exc}{where}") from None
 
 
 def _seeds(text: str) -> list[int]:
@@ -148,7 +135,6 @@ def _seeds(text: str) -> list[int]:
 
 
 def _cmd_run(args) -> int:
-    from pathlib import Path
 
     from .benchmark.leaderboard import render, to_csv
     from .benchmark.runner import Runner
@@ -162,7 +148,7 @@ def _cmd_run(args) -> int:
         pyplot()  # fail before any work when the plots extra is missing
     config = _run_config(args)
     configs = config.per_seed()
-    out, records = Path(config.out), []
+    out, records = writable_dir(config.out, "--out"), []
     for seeded in configs:
         runner = Runner(seeded)
         records += list(runner.run(out / "results.jsonl"))
@@ -178,6 +164,22 @@ def _cmd_run(args) -> int:
         atomic_write_bytes(out / name, lambda handle, t=text: handle.write(t.encode()))
     print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {out / 'leaderboard.md'}, "
           f"{out / 'leaderboard.csv'}")
+    failed = sorted({r["detector"] for r in records if "error" in r["metrics"]})
+    if failed:
+        print(f"hfcbench: {len(failed)} detector(s) failed: {', '.join(failed)} (exit status 1); every other cell "
+              "was computed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .benchmark.validate import validate
+
+    for plugin in args.plugin:
+        register_plugin(plugin)
+    for line in validate(_run_config(args)):
+        print(line)
+    print("configuration OK: nothing was computed")
     return 0
 
 
@@ -194,6 +196,7 @@ def _cmd_experiment(args) -> int:
     config = _run_config(args)
     if args.out is None:
         config = replace(config, out=str(Path("hfcbench-experiments") / config.dataset))
+    writable_dir(config.out, "--out")
     names = None if args.name == "all" else [EXPERIMENTS.select(args.name)[0]]
     out, failed = Path(config.out), 0
     for name, result in run_all(config, out, names):
@@ -229,11 +232,11 @@ def _cmd_leaderboard(args) -> int:
 
 def _cmd_baseline(args) -> int:
     import json
+    from pathlib import Path
 
     from .benchmark.check import make_baseline
     from .benchmark.results import read_records
     from .cache import atomic_write_bytes
-    from pathlib import Path
 
     baseline = make_baseline(read_records(args.results))
     atomic_write_bytes(Path(args.output), lambda h: h.write(json.dumps(baseline, indent=1).encode()))
@@ -261,9 +264,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fit-attacks", dest="fit_attacks", help="base attacks the detectors are fitted on "
                                                              "(default bim,pgd,mim,tim,cw)")
     p.add_argument("--profile", choices=("smoke", "quick", "paper"), help="default quick")
-    p.add_argument("--eps", type=_budget, help="L-inf budget, e.g. 1/256, or auto: the smallest budget on "
+    p.add_argument("--eps", help="L-inf budget, e.g. 1/256, or auto: the smallest budget on "
                                               "0.5,1,2,4,8,16 /256 where targeted BIM fools >= 95%% of the pool")
-    p.add_argument("--alpha", type=_fraction, help="step size, e.g. 0.02/256")
+    p.add_argument("--alpha", help="step size, e.g. 0.02/256")
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=int, help="classifier training epochs")
     p.add_argument("--limit", type=int, help="cap the test pool (stratified)")
@@ -312,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", action="store_true", help="write ROC, per-layer AUC and t-SNE PNGs to OUT/plots "
                                                         "(needs the plots extra)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate",
+                       help="check a run's options, plugins, data and folders in seconds, computing nothing")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_validate)
 
     from .experiments import EXPERIMENTS
 

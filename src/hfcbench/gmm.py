@@ -21,7 +21,6 @@ import torch
 from .errors import InvalidParameterError, NotFittedError
 from .linalg import cholesky_psd, inverse_cholesky, logdet_from_cholesky
 
-
 RESP_FLOOR = 1e-10
 
 
@@ -48,7 +47,7 @@ class GaussianMixture:
         self.dtype = torch.float64  # parameters are kept in float64 (see _e_step for the float32 part)
 
     # -- fitting ----------------------------------------------------------------------------------
-    def fit(self, x, resp: torch.Tensor | None = None) -> "GaussianMixture":
+    def fit(self, x, resp: torch.Tensor | None = None) -> GaussianMixture:
         """Fit on ``x`` (N, d). ``resp`` (N, M) gives initial responsibilities; by default they are
         the one-hot labels of a k-means run (one initialisation, ``seed``), as in scikit-learn."""
         x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(self.dtype)
@@ -66,7 +65,8 @@ class GaussianMixture:
         self._m_step(x, resp.to(self.dtype))
         previous = -math.inf
         self.converged_ = False
-        for self.n_iter_ in range(1, self.max_iter + 1):
+        for n_iter in range(1, self.max_iter + 1):
+            self.n_iter_ = n_iter
             log_resp, log_norm = self._e_step(x)
             self._m_step(x, log_resp.exp())
             self.lower_bound_ = float(log_norm.mean())
@@ -167,7 +167,7 @@ class GaussianMixture:
                 "lower_bound": self.lower_bound_, "n_iter": self.n_iter_, "converged": self.converged_}
 
     @classmethod
-    def from_state(cls, state: dict) -> "GaussianMixture":
+    def from_state(cls, state: dict) -> GaussianMixture:
         gmm = cls(**state["params"])
         gmm.weights_, gmm.means_ = state["weights"], state["means"]
         gmm._set_cholesky(state["chol"])

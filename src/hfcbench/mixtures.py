@@ -33,7 +33,7 @@ def fit_class_mixtures(features: np.ndarray, labels: np.ndarray, n_components: i
         if len(rows) < 2 * n_components:
             m = max(1, len(rows) // 2)
             warnings.warn(f"{what}: class {cls} has {len(rows)} samples, too few for M={n_components} "
-                          f"components; using M={m}")
+                          f"components; using M={m}", stacklevel=2)
         scale = float(rows.var(0).mean()) or 1.0
         mixtures[int(cls)] = GaussianMixture(m, reg_covar=reg * scale, seed=seed).fit(torch.from_numpy(rows))
     return mixtures

@@ -17,8 +17,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import DuplicateComponentError, HfcbenchError, UnknownComponentError
 
@@ -38,6 +39,10 @@ def import_object(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise HfcbenchError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
+    except Exception as exc:  # a plugin with a syntax error, or one that raises while it is imported
+        where = f" ({exc.filename}:{exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise HfcbenchError(f"importing module {module_name!r} for {spec!r} failed: {type(exc).__name__}: "
+                            f"{exc}{where}") from None
     try:
         obj = module
         for part in attr.split("."):
@@ -172,6 +177,7 @@ class Registry(Generic[T]):
         return chosen
 
     def describe(self, name: str) -> str:
-        """First line of the component's docstring (imports it)."""
-        doc = getattr(self.get(name), "__doc__", None) or ""
+        """The component's ``description`` attribute, else the first line of its docstring (imports it)."""
+        obj = self.get(name)
+        doc = getattr(obj, "description", None) or getattr(obj, "__doc__", None) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""

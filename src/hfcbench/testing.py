@@ -108,13 +108,13 @@ def check_detector(cls, *, params: dict | None = None, n: int = 240, min_auc: fl
 
     again = cls(**params).fit(clean, adv, reference=reference).score(test_clean)
     assert np.array_equal(scores, again), f"{name}: two fits with the same parameters gave different scores"
-    for original, used in zip(originals, (clean, adv, test_clean, reference)):
+    for original, used in zip(originals, (clean, adv, test_clean, reference), strict=True):
         assert _same(original, used), f"{name} modified its input features"
     characteristics = detector.characteristics(test_clean)
     assert isinstance(characteristics, dict) and characteristics, f"{name}.characteristics must return a dict"
     for key, values in characteristics.items():
         assert np.asarray(values).shape == (n,), f"{name}.characteristics()[{key!r}] must have shape ({n},)"
-    if callable(getattr(detector, "torch_score", None)):
+    if detector.differentiable:
         check_torch_score(detector, test_adv)
     return {"planted": planted, "clean_vs_clean": chance}
 

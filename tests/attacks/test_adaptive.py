@@ -39,7 +39,7 @@ def test_hfc_lowers_mahalanobis_to_the_target_class(setting):
     d_bim = maha.characteristics(extractor.extract(bim.adv[both]))
     d_hfc = maha.characteristics(extractor.extract(hfc.adv[both]))
     lower = [np.median(d_hfc[layer]) < np.median(d_bim[layer]) for layer in d_bim]
-    assert np.mean(lower) >= 0.75, dict(zip(d_bim, lower))
+    assert np.mean(lower) >= 0.75, dict(zip(d_bim, lower, strict=True))
 
 
 def test_hfc_weight_scales_every_layer_and_zero_leaves_plain_bim(setting):

@@ -1,7 +1,6 @@
 """Attacks that adapt to the detector under test: joint (C&W 2017), selective and orthogonal
 (Bryniarski et al. 2022), on a planted detector and against hand-worked gradient rules."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -107,7 +106,8 @@ def test_detector_aware_attacks_need_a_detector_with_torch_score(planted):
         requires = frozenset({"penultimate"})
 
     with pytest.raises(NotAdaptiveError, match="has no torch_score"):
-        build_attack("joint", model, context=AttackContext(context.reference, detector=NoGradient(), detector_scale=1.0))
+        build_attack("joint", model,
+                     context=AttackContext(context.reference, detector=NoGradient(), detector_scale=1.0))
     with pytest.raises(HfcbenchError, match="needs the fitted detector under evaluation"):
         build_attack("orthogonal", model, context=AttackContext(context.reference))
     assert is_detector_aware("pgd+orthogonal") and not is_detector_aware("mim+hfc")

@@ -48,5 +48,15 @@ def test_budget_rules_of_the_profiles():
     assert (paper.eps, paper.alpha, paper.steps) == (1 / 256, 0.02 / 256, 100)  # T = 2 eps / alpha
     quick = RunConfig(profile="quick").resolved()
     assert quick.eps == "auto" and quick.with_budget(4 / 256).alpha == pytest.approx(0.5 / 256)
-    with pytest.raises(InvalidParameterError, match="--eps must be 'auto' or in"):
+    with pytest.raises(InvalidParameterError, match=r"--eps \(eps in a config file\) must be 'auto' or a number in"):
         RunConfig(profile="quick", eps=2.0).resolved()
+
+
+def test_an_explicit_budget_rescales_the_profiles_step():
+    """--profile smoke --eps 16/256 used to keep smoke's alpha = 1/256 and 8 steps, so the attack
+    could never leave 8/256 while the record said 0.0625: alpha now follows as 2 eps / steps."""
+    smoke = RunConfig(profile="smoke", eps="16/256").resolved()
+    assert (smoke.eps, smoke.steps) == (16 / 256, 8) and smoke.alpha == pytest.approx(4 / 256)
+    assert RunConfig(profile="smoke", eps=16 / 256, alpha=1 / 256).resolved().alpha == 1 / 256  # given: kept
+    paper = RunConfig(profile="paper", eps=2 / 256).resolved()  # the paper fixes the step: T = 2 eps / alpha
+    assert paper.alpha == 0.02 / 256 and paper.steps == 200

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfcbench.benchmark.results import read_records
 from hfcbench.benchmark.config import attack_pairs
+from hfcbench.benchmark.results import read_records
 from hfcbench.cli import main
 
 SMALL = ["--profile", "smoke", "--detectors", "maha,lid,kd", "--attacks", "hfc,closest", "--fit-attacks", "bim,pgd",
@@ -66,7 +66,7 @@ def test_rerun_recomputes_nothing_and_gives_the_same_numbers(smoke_run):
     (root / "out" / "results.jsonl").unlink()  # records gone: the fitted detectors and AEs come from the cache
     assert main(args) == 0
     assert [p.stat().st_mtime_ns for p in cached] == stamps
-    assert len(list((root / "cache" / "detectors").iterdir())) == 6
+    assert len(list((root / "cache" / "detectors").glob("*.pkl"))) == 6
     assert metrics_by_key(root / "out" / "results.jsonl") == before
 
 
@@ -115,7 +115,8 @@ def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage, reason", [
     (lambda b: {**b, "entries": []}, "the baseline holds no entries"),
-    (lambda b: {**b, "entries": [{**e, "key": ["other", *e["key"][1:]]} for e in b["entries"]]}, "nothing was compared"),
+    (lambda b: {**b, "entries": [{**e, "key": ["other", *e["key"][1:]]} for e in b["entries"]]},
+     "nothing was compared"),
     (lambda b: {**b, "platform": {**b["platform"], "isa": "avx2"}}, "another platform than the baseline"),
     (lambda b: {**b, "platform": {**b["platform"], "threads": 64}}, "threads"),
 ])
@@ -159,8 +160,9 @@ def test_bad_run_arguments_are_one_line(capsys, tmp_path):
     assert "Did you mean 'hfc'" in capsys.readouterr().err
     assert main(["run", "--fit-attacks", "hfc", "--profile", "smoke", "--quiet"]) == 2
     assert "--fit-attacks takes base attacks" in capsys.readouterr().err
-    for flag, value, message in (("--hfc-weight", "-1", "--hfc-weight must be a finite number >= 0"),
-                                 ("--gmm-components", "0", "--gmm-components must be a whole number >= 1")):
+    for flag, value, message in (
+        ("--hfc-weight", "-1", "--hfc-weight (hfc_weight in a config file) must be a finite number >= 0"),
+        ("--gmm-components", "0", "--gmm-components (gmm_components in a config file) must be a whole number >= 1")):
         assert main(["run", flag, value, "--profile", "smoke", "--quiet", "--out", str(tmp_path)]) == 2
         assert message in capsys.readouterr().err
     config = tmp_path / "run.toml"
@@ -286,7 +288,7 @@ def test_worst_case_records_are_the_per_image_minimum_over_attacks(smoke_run, sm
         clean = parts["bim+hfc"]["clean"]
         worst = {}
         for scores in parts.values():
-            for score, source in zip(scores["after"], scores["after_source"]):
+            for score, source in zip(scores["after"], scores["after_source"], strict=True):
                 worst[source] = min(score, worst.get(source, np.inf))
         from hfcbench.benchmark.metrics import auc
 

@@ -7,8 +7,13 @@ import pytest
 from scipy import stats
 
 from hfcbench.benchmark.metrics import auc, tpr_at_tnr
-from hfcbench.benchmark.uncertainty import (combine_seeds, paired_bootstrap, source_counts, weighted_auc,
-                                            weighted_tpr_at_tnr)
+from hfcbench.benchmark.uncertainty import (
+    combine_seeds,
+    paired_bootstrap,
+    source_counts,
+    weighted_auc,
+    weighted_tpr_at_tnr,
+)
 
 
 def test_weighted_metrics_equal_the_plain_ones_on_the_expanded_sample():
@@ -29,7 +34,8 @@ def test_source_counts_are_resamples_with_replacement():
     counts = source_counts(50, 300, seed=1)
     assert counts.shape == (300, 50) and (counts.sum(1) == 50).all()
     assert counts.mean() == pytest.approx(1.0) and 0.8 < counts.var() < 1.2  # multinomial: var = 1 - 1/n
-    assert np.array_equal(counts, source_counts(50, 300, seed=1)) and not np.array_equal(counts, source_counts(50, 300, seed=2))
+    assert np.array_equal(counts, source_counts(50, 300, seed=1))
+    assert not np.array_equal(counts, source_counts(50, 300, seed=2))
 
 
 def _planted(n, rng, shift=1.0):
@@ -69,7 +75,9 @@ def test_pairing_narrows_the_drop_interval():
     after = before - 0.2 + 0.05 * rng.normal(size=120)
     paired = paired_bootstrap(clean, before, sources, after, sources)
     unpaired = paired_bootstrap(clean, before, sources, after, rng.permutation(sources))
-    width = lambda ci: ci["auc_drop_ci_high"] - ci["auc_drop_ci_low"]
+    def width(ci):
+        return ci["auc_drop_ci_high"] - ci["auc_drop_ci_low"]
+
     assert width(paired) < 0.7 * width(unpaired)
 
 
@@ -102,7 +110,8 @@ def test_per_image_worst_case_against_brute_force():
         parts[attack] = (rng.normal(size=len(sources)).round(1), sources)
     scores, sources, winners = per_image_worst(parts)
     for image in range(12):
-        candidates = [(s, attack) for attack, (ss, srcs) in parts.items() for s, src in zip(ss, srcs) if src == image]
+        candidates = [(s, attack) for attack, (ss, srcs) in parts.items()
+                      for s, src in zip(ss, srcs, strict=True) if src == image]
         if not candidates:
             assert image not in sources
             continue

@@ -49,7 +49,7 @@ def test_image_folder(tmp_path):
     assert len(ds.train) == 8 and len(ds.test) == 2  # 80/20 per class
     # every pixel of a constant image keeps its value / 255
     for split in (ds.train, ds.test):
-        for image, label in zip(split.images, split.labels):
+        for image, label in zip(split.images, split.labels, strict=True):
             assert float(image.std()) < 1e-6
             assert (30 <= image[0, 0, 0] * 255 <= 35) if label == 0 else (220 <= image[0, 0, 0] * 255 <= 225)
 

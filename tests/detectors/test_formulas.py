@@ -122,7 +122,8 @@ def test_hfc_score_is_mahalanobis_of_the_most_likely_component():
     gmm = hfc.mixtures_[0]
     means, covs = gmm.means_.numpy(), (gmm.chol_ @ gmm.chol_.transpose(1, 2)).numpy()
     weights = gmm.weights_.numpy()
-    maha = np.stack([np.einsum("ni,ij,nj->n", query - m, np.linalg.inv(c), query - m) for m, c in zip(means, covs)], 1)
+    maha = np.stack([np.einsum("ni,ij,nj->n", query - m, np.linalg.inv(c), query - m)
+                     for m, c in zip(means, covs, strict=True)], 1)
     log_prob = np.log(weights) - 0.5 * (np.log(np.linalg.det(covs)) + maha)
     np.testing.assert_allclose(got, maha[np.arange(20), log_prob.argmax(1)], rtol=1e-8)
     # the mixture found the two clusters
@@ -179,7 +180,8 @@ def test_the_dnn_detector_sees_spatial_structure_that_channel_means_hide():
         feats.maps["block"] = maps
         return feats
 
-    fit_clean, fit_adv, test_clean, test_adv = sample(120, False), sample(120, True), sample(120, False), sample(120, True)
+    fit_clean, fit_adv = sample(120, False), sample(120, True)
+    test_clean, test_adv = sample(120, False), sample(120, True)
     for feats in (fit_adv, test_adv):  # the channel means carry no trace of the checkerboard
         torch.testing.assert_close(feats.maps["block"].mean((2, 3)), feats.layers["block"])
     dnn = DNN(widths=(8, 16), epochs=30).fit(fit_clean, fit_adv)
@@ -190,7 +192,8 @@ def test_the_dnn_detector_sees_spatial_structure_that_channel_means_hide():
 
 def test_svm_kernel_expansion_is_sklearns_decision_function():
     rng = np.random.default_rng(5)
-    clean, adv = features({"penultimate": rng.normal(size=(60, 4))}), features({"penultimate": rng.normal(size=(60, 4)) + 1})
+    clean = features({"penultimate": rng.normal(size=(60, 4))})
+    adv = features({"penultimate": rng.normal(size=(60, 4)) + 1})
     svm = SVM().fit(clean, adv)
     query = rng.normal(size=(25, 4)) + 0.5
     scaled = svm.model_.decision_function((query - svm.mean_.numpy()) / svm.scale_.numpy())

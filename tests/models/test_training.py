@@ -45,11 +45,11 @@ def test_train_then_load_from_cache(tmp_path):
     config = TrainConfig(epochs=2, batch_size=100, seed=3)
     first = load_or_train(ds, "resnet8", config, cache=cache, device=torch.device("cpu"), quiet=True)
     assert not first.from_cache and first.test_accuracy > 0.75  # lesions are easy to see
-    state = torch.load(cache.path("checkpoints", first.key), weights_only=True)
+    state = cache.load("checkpoints", first.key)
     assert state["arch"] == "resnet8"
     second = load_or_train(ds, "resnet8", config, cache=cache, device=torch.device("cpu"), quiet=True)
     assert second.from_cache and second.test_accuracy == first.test_accuracy
-    for (k, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+    for (k, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
@@ -58,5 +58,5 @@ def test_same_seed_same_weights(tmp_path):
     config = TrainConfig(epochs=1, batch_size=200)
     a = load_or_train(ds, "resnet8", config, cache=Cache(tmp_path / "a"), device=torch.device("cpu"), quiet=True)
     b = load_or_train(ds, "resnet8", config, cache=Cache(tmp_path / "b"), device=torch.device("cpu"), quiet=True)
-    for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+    for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(x, y)

@@ -17,8 +17,10 @@ All attacks are *targeted* (paper Sec. II, footnote 3) and L-inf bounded: an adv
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -48,27 +50,43 @@ class LossTerm:
     name: ClassVar[str] = ""
     needs_layers: ClassVar[bool] = False
     replaces_objective: ClassVar[bool] = False
-    choose = None   # optional: (rest, term, logits, target) -> (N,) the loss each input descends
-    combine = None  # optional: (g_rest, g_term, logits, target) -> the gradient each input follows
+    rule: ClassVar[str | None] = None  # "choose" or "combine": the term is a rule (see choose, combine)
 
     @property
     def needs_maps(self) -> bool:
         """Whether the term reads full activation maps (``Features.maps``)."""
         return False
 
-    def prepare(self, attack: "Attack", x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
+    def prepare(self, attack: Attack, x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
         """Per-batch set-up from the clean inputs ``x`` (N, ...), their targets and their
         positions ``index`` (N,) in the attacked set, which seed any random choice (default: nothing)."""
 
     def observe(self, x: torch.Tensor, feats: Features, target: torch.Tensor) -> None:
         """Called at every iterate ``x`` (N, ...) with its features (default: nothing)."""
 
-    def finish(self, attack: "Attack", adv: torch.Tensor) -> torch.Tensor:
+    def finish(self, attack: Attack, adv: torch.Tensor) -> torch.Tensor:
         """The batch's final AEs, given the last iterate ``adv`` (default: ``adv``)."""
         return adv
 
+    def choose(self, rest: torch.Tensor, term: torch.Tensor, logits: torch.Tensor,
+               target: torch.Tensor) -> torch.Tensor:
+        """(``rule = "choose"``) the (N,) loss each input descends, from the rest of the objective's
+        and this term's (N,) values."""
+        raise NotImplementedError
+
+    def combine(self, g_rest: torch.Tensor, g_term: torch.Tensor, logits: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+        """(``rule = "combine"``) the gradient each input follows, from the rest of the objective's
+        gradient and this term's."""
+        raise NotImplementedError
+
     def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+
+def _total(values: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of (N,) loss values (at least one)."""
+    return torch.stack(values).sum(0)
 
 
 class CrossEntropy(LossTerm):
@@ -156,7 +174,7 @@ class Attack:
             raise InvalidParameterError(f"steps must be >= 1, got {steps}")
         self.model, self.eps, self.alpha, self.steps, self.seed = model, eps, alpha, steps, seed
         self.terms = list(terms)
-        rules = [t for t in self.terms if t.choose is not None or t.combine is not None]
+        rules = [t for t in self.terms if t.rule is not None]
         if len(rules) > 1:
             raise InvalidParameterError(f"one gradient-combination rule per attack, got {[t.name for t in rules]}")
         self._rule = rules[0] if rules else None
@@ -179,12 +197,12 @@ class Attack:
         """Logits (and hooked layers when a term needs them) of ``x``, differentiable."""
         if self._extractor is not None:
             return self._extractor(x)
-        return Features(self.model(x), {})
+        return Features(self.model(x), OrderedDict())
 
     def loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(N,) objective to minimise: the sum of every term."""
         feats = self.features(x)
-        return sum(term(feats, target) for term in self.objective_terms())
+        return _total([term(feats, target) for term in self.objective_terms()])
 
     def gradient(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The input gradient of the objective at ``x`` (no parameter gradients): of the sum of the
@@ -196,11 +214,11 @@ class Attack:
         feats = self.features(x)
         values = {term: term(feats, target) for term in self.objective_terms()}
         if self._rule is None:
-            (grad,) = torch.autograd.grad(sum(values.values()).sum(), x)
+            (grad,) = torch.autograd.grad(_total(list(values.values())).sum(), x)
         else:
-            rest = sum(v for term, v in values.items() if term is not self._rule)
+            rest = _total([v for term, v in values.items() if term is not self._rule])
             logits = feats.logits.detach()
-            if self._rule.choose is not None:
+            if self._rule.rule == "choose":
                 (grad,) = torch.autograd.grad(self._rule.choose(rest, values[self._rule], logits, target).sum(), x)
             else:
                 (g_rest,) = torch.autograd.grad(rest.sum(), x, retain_graph=True)
@@ -249,16 +267,17 @@ class Attack:
         with eval_mode(self.model):
             self.calibrate(x.detach().to(self._device()))
 
-    def _attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, index: np.ndarray) -> AttackResult:
+    def _attack(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                positions: np.ndarray) -> AttackResult:
         """One batch, after :meth:`calibrate` has seen every input of the call."""
         device = self._device()
         x = x.detach().to(device)
-        index = torch.as_tensor(index, dtype=torch.long)
+        index = torch.as_tensor(positions, dtype=torch.long)
         with eval_mode(self.model):
             if target is None:
                 with torch.no_grad():
                     num_classes = self.model(x[:1]).shape[1]
-                target = choose_targets(y, num_classes, seed=self.seed, index=index.numpy())
+                target = choose_targets(y, num_classes, seed=self.seed, index=positions)
             target = target.to(device)
             for term in self.terms:
                 term.prepare(self, x, target, index)

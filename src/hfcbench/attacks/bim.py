@@ -7,6 +7,8 @@ subclass this loop rather than copy it.
 
 from __future__ import annotations
 
+from collections import deque
+
 import torch
 
 from .base import Attack
@@ -35,6 +37,4 @@ class BIM(Attack):
             yield x_adv
 
     def perturb(self, x, target, index):
-        for x_adv in self.iterates(x, target, index):
-            pass
-        return x_adv
+        return deque(self.iterates(x, target, index), maxlen=1)[0]  # the last iterate

@@ -59,7 +59,8 @@ def as_state(search: BudgetSearch) -> dict:
 
 
 def from_state(state: dict) -> BudgetSearch:
-    return BudgetSearch(float(state["eps"]), dict(zip(state["grid"], state["rates"])), bool(state["reached"]))
+    rates = dict(zip(state["grid"], state["rates"], strict=True))
+    return BudgetSearch(float(state["eps"]), rates, bool(state["reached"]))
 
 
 def pool_sample(indices: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:

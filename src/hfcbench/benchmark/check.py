@@ -29,7 +29,7 @@ def platform_of(records: list[dict]) -> dict:
     """The platform (``PLATFORM_FIELDS`` of ``versions``) all ``records`` were computed on."""
     seen = {tuple((f, (r.get("versions") or {}).get(f)) for f in PLATFORM_FIELDS) for r in records}
     if len(seen) > 1:
-        raise HfcbenchError(f"the results mix platforms {sorted(dict(s) for s in seen)}; "
+        raise HfcbenchError(f"the results mix platforms {sorted(map(str, (dict(s) for s in seen)))}; "
                             "a baseline and a check compare results made under one")
     return dict(seen.pop()) if seen else {}
 
@@ -71,17 +71,26 @@ def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool
     if not baseline["entries"]:
         return False, "check FAILED: the baseline holds no entries, so the gate would compare nothing"
     expected, actual = baseline.get("platform") or {}, platform_of(records)
-    differing = [f"{f}: baseline {expected.get(f)!r}, results {actual.get(f)!r}" for f in PLATFORM_FIELDS
-                 if expected.get(f) != actual.get(f)]
-    if differing:
+    mismatched = [f"{f}: baseline {expected.get(f)!r}, results {actual.get(f)!r}" for f in PLATFORM_FIELDS
+                  if expected.get(f) != actual.get(f)]
+    if mismatched:
         return False, ("check FAILED: the results were computed on another platform than the baseline ("
-                       + "; ".join(differing) + "); numbers differ for that reason alone. Run with the baseline's "
+                       + "; ".join(mismatched) + "); numbers differ for that reason alone. Run with the baseline's "
                        "--isa and thread count.")
     current = {record_key(r): r["metrics"] for r in records}
-    rows, passed, found = [], True, 0
+    by_cell: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_cell.setdefault(tuple(r[f] for f in KEY_FIELDS), []).append(dict(settings(r)))
+    rows: list[list] = []
+    passed, found, differing = True, 0, set[str]()
     for entry in baseline["entries"]:
         metrics = current.get(_entry_key(entry))
         found += metrics is not None
+        if metrics is None:
+            stored = entry.get("settings") or {}
+            for other in by_cell.get(tuple(entry["key"]), []):
+                differing |= {f"{f} (baseline {stored.get(f)!r}, results {other.get(f)!r})" for f in SETTING_FIELDS
+                              if stored.get(f) != other.get(f)}
         for metric, worse in (("auc_before", -1), ("auc_after", +1)):
             old = entry.get(metric)
             new = None if metrics is None else metrics.get(metric)
@@ -95,9 +104,12 @@ def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool
                          "-" if new is None else f"{new - old:+.4f}", outside, status])
     headers = [*KEY_FIELDS, "metric", "baseline", "now", "change", "outside baseline CI", "status"]
     table = tabulate(rows, headers=headers)
+    settings_note = f"; the results were made under other settings: {', '.join(sorted(differing))}" if differing else ""
     if found == 0:
         return False, (f"{table}\ncheck FAILED: none of the baseline's cells (key and settings) is in the results, "
-                       "so nothing was compared")
+                       f"so nothing was compared{settings_note}")
+    if differing:
+        return False, f"{table}\ncheck FAILED: baseline cells are missing{settings_note}"
     outside = sum(row[-2] == "yes" for row in rows)
     noise = f"; {outside} of {len(rows)} values lie outside the baseline cell's 95% interval"
     if passed:

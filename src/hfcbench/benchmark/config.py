@@ -1,18 +1,25 @@
 """The settings of a run (``RunConfig``), its profiles, and which attack pairs ``--attacks`` means.
 
 Everything here is pure: no data is loaded and nothing is computed, so a configuration can be
-built, checked and printed before any work starts.
+built, checked and printed before any work starts. Every option is checked once, by one schema
+(:data:`SCHEMA`), whether it came from a flag, a TOML file or a library call: a value of the
+wrong type or out of range is refused with a message that names the option, the value and what
+is allowed, before any training or attack. Booleans are not numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from ..attacks import ATTACKS, DETECTOR_AWARE, is_base, is_detector_aware
-from ..attacks.adaptive.hfc import check_hfc_weight
 from ..errors import InvalidParameterError
 
-PROFILES = {
+MAX_SEED = 2 ** 63 - 1
+
+PROFILES: dict[str, dict[str, Any]] = {
     # a tiny run for tests: seconds of training, few samples, few steps
     "smoke": dict(model=None, epochs=None, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2),
     # the CPU default: the budget found by --eps auto, 16 steps of alpha = 2 eps / 16
@@ -26,6 +33,81 @@ PROFILES = {
 # predicting one class only
 SMOKE_BY_DIMS = {2: ("resnet8", 2), 3: ("resnet8_3d", 4)}
 TABLE2_ATTACKS = ("random", "closest", "kde", "lid")
+
+
+def parse_fraction(text: str) -> float:
+    """``"1/256"`` or ``"0.0039"`` -> float (``InvalidParameterError`` otherwise)."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/")
+            return float(numerator) / float(denominator)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidParameterError(f"{text!r} is not a number or fraction such as 1/256") from None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value, minimum: int = 1, maximum: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+            and (maximum is None or value <= maximum))
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+# option -> (check, what is allowed)
+SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": (_text, "a dataset name (hfcbench list datasets) or imagefolder:PATH"),
+    "model": (_optional(_text), "a model name (hfcbench list models)"),
+    "detectors": (_text, "'all', a comma list or globs of detector names"),
+    "attacks": (_text, "'all' or a comma list of attacks, e.g. hfc,closest"),
+    "fit_attacks": (_text, "a comma list of base attacks, e.g. bim,pgd"),
+    "profile": (lambda v: v in PROFILES, f"one of {', '.join(PROFILES)}"),
+    "eps": (lambda v: v is None or v == "auto" or (_number(v) and 0 < v <= 1),
+            "'auto' or a number in (0, 1], e.g. 1/256"),
+    "alpha": (_optional(lambda v: _number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.02/256"),
+    "steps": (_optional(_whole), "a whole number >= 1"),
+    "epochs": (_optional(_whole), "a whole number >= 1"),
+    "limit": (_optional(lambda v: _whole(v, 10)),
+              "a whole number >= 10 (the protocol needs 10 correctly classified images)"),
+    "gmm_components": (_optional(_whole), "a whole number >= 1"),
+    "hfc_weight": (lambda v: _number(v) and v >= 0, "a finite number >= 0 (1 = the paper's lambda_l = 1/C_l)"),
+    "noisy": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (lambda v: _whole(v, 0, MAX_SEED), f"a whole number in [0, {MAX_SEED}]"),
+    "seeds": (lambda v: isinstance(v, list) and all(_whole(x, 0, MAX_SEED) for x in v) and len(set(v)) == len(v),
+              "a list of distinct whole numbers >= 0, e.g. 0,1,2 (seeds = [0, 1, 2] in TOML)"),
+    "min_aes": (_whole, "a whole number >= 1"),
+    "device": (_text, "auto, cpu, cuda or cuda:N"),
+    "batch_size": (_whole, "a whole number >= 1"),
+    "out": (_text, "a folder"),
+    "data_dir": (_optional(_text), "a folder"),
+    "cache_dir": (_optional(_text), "a folder"),
+    "no_cache": (lambda v: isinstance(v, bool), "true or false"),
+    "quiet": (lambda v: isinstance(v, bool), "true or false"),
+    "plugins": (lambda v: isinstance(v, list) and all(_text(x) for x in v), "a list of module:Class"),
+}
+
+
+def option_name(key: str) -> str:
+    """How a user writes option ``key``: its flag and its TOML key."""
+    flag = "--no-noisy" if key == "noisy" else "--plugin" if key == "plugins" else f"--{key.replace('_', '-')}"
+    return f"{flag} ({key} in a config file)"
+
+
+def check_option(key: str, value) -> None:
+    """Refuse ``value`` for option ``key`` unless the schema allows it."""
+    check, allowed = SCHEMA[key]
+    if not check(value):
+        raise InvalidParameterError(f"{option_name(key)} must be {allowed}, got {value!r} ({type(value).__name__})")
+
 
 
 @dataclass
@@ -58,37 +140,60 @@ class RunConfig:
     quiet: bool = False
     plugins: list[str] = field(default_factory=list)
 
-    def resolved(self) -> "RunConfig":
+    def __post_init__(self):
+        """Every option checked against :data:`SCHEMA`; fractions such as ``"1/256"`` parsed; dataset
+        and model names normalised (stripped, lower case), so one dataset never splits in two."""
+        for key in ("eps", "alpha"):
+            value = getattr(self, key)
+            if isinstance(value, str) and not (key == "eps" and value.strip().lower() == "auto"):
+                try:
+                    setattr(self, key, parse_fraction(value))
+                except InvalidParameterError as exc:
+                    raise InvalidParameterError(f"{option_name(key)}: {exc}") from None
+            elif isinstance(value, str):
+                self.eps = "auto"
+        if isinstance(self.seeds, tuple):
+            self.seeds = list(self.seeds)
+        for item in fields(self):
+            check_option(item.name, getattr(self, item.name))
+        self.dataset = normalised_dataset(self.dataset)
+        self.model = None if self.model is None else self.model.strip().lower()
+
+    def resolved(self) -> RunConfig:
         """Profile defaults filled in for every parameter left unset; with ``eps="auto"`` the
-        budget stays open until :meth:`with_budget` is given the searched value."""
-        if self.profile not in PROFILES:
-            raise InvalidParameterError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
-        filled = {k: v for k, v in PROFILES[self.profile].items() if getattr(self, k) is None}
+        budget stays open until :meth:`with_budget` is given the searched value.
+
+        An explicit ``eps`` with no explicit ``alpha`` keeps the profile's steps and takes
+        ``alpha = 2 eps / steps`` (the profile's own step would not reach the new budget); where
+        the profile fixes the step instead (``paper``), the steps follow from ``T = 2 eps / alpha``."""
+        profile: dict[str, Any] = dict(PROFILES[self.profile])
+        if self.eps is not None and self.alpha is None and profile["steps"] is not None:
+            profile["alpha"] = None
+        filled = {k: v for k, v in profile.items() if getattr(self, k) is None}
         config = replace(self, **filled)
-        config._check_ranges()
         if config.eps == "auto":
             if config.steps is None:
                 raise InvalidParameterError("--eps auto needs --steps (alpha is then 2 eps / steps)")
             return config
         return config.with_budget(config.eps)
 
-    def _check_ranges(self) -> None:
-        """Out-of-range numbers are refused here, before any training or attack."""
-        for flag, value in (("--gmm-components", self.gmm_components), ("--epochs", self.epochs),
-                            ("--limit", self.limit), ("--batch-size", self.batch_size), ("--min-aes", self.min_aes)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidParameterError(f"{flag} must be a whole number >= 1, got {value!r}")
-        check_hfc_weight(self.hfc_weight)
-        seeds = list(self.seeds)
-        if any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds) or len(set(seeds)) < len(seeds):
-            raise InvalidParameterError(f"--seeds must be distinct whole numbers >= 0 (e.g. 0,1,2), got {self.seeds!r}")
+    def for_data(self, spatial_dims: int) -> RunConfig:
+        """The configuration for data of ``spatial_dims`` (2 or 3): the smoke profile's model and
+        epochs where unset, and ``model`` always named (the default architecture for the dims)."""
+        config = self
+        if self.profile == "smoke":
+            model, epochs = SMOKE_BY_DIMS[spatial_dims]
+            config = replace(config, model=config.model or model, epochs=config.epochs or epochs)
+        from ..models import DEFAULT_MODEL
 
-    def per_seed(self) -> list["RunConfig"]:
+        return replace(config, model=config.model or DEFAULT_MODEL[spatial_dims])
+
+    def per_seed(self) -> list[RunConfig]:
         """One configuration per seed of ``seeds`` (``[seed]`` when empty), each a whole protocol:
         its own classifier, split, targets and attacks."""
         return [replace(self, seed=s, seeds=[]) for s in (self.seeds or [self.seed])]
 
-    def with_budget(self, eps) -> "RunConfig":
+    def with_budget(self, eps) -> RunConfig:
         """``eps`` set; an unset alpha becomes ``2 eps / steps`` and unset steps ``round(2 eps / alpha)``
         (the paper's ``T = 2 eps / alpha``)."""
         if isinstance(eps, str) or not 0 < eps <= 1:
@@ -102,6 +207,13 @@ class RunConfig:
         return replace(self, eps=float(eps), alpha=float(alpha), steps=int(steps))
 
 
+def normalised_dataset(name: str) -> str:
+    """A registry name stripped and in lower case; ``imagefolder:PATH`` keeps its path as given."""
+    name = name.strip()
+    prefix, sep, path = name.partition(":")
+    return f"{prefix.lower()}:{path}" if sep and prefix.lower() == "imagefolder" else name.lower()
+
+
 def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
     """``(fit attack, evaluated attack)`` pairs for ``--attacks``.
 
@@ -111,11 +223,17 @@ def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
     """
     names = ["hfc", *TABLE2_ATTACKS, *DETECTOR_AWARE] if attacks.strip().lower() == "all" else \
         [a.strip().lower() for a in attacks.split(",") if a.strip()]
+    if not names:
+        raise InvalidParameterError(f"--attacks names no attack ({attacks!r}); give e.g. hfc,closest or all")
     pairs = []
     for name in names:
-        parts = name.split("+")
+        parts = [part.strip() for part in name.split("+")]
         for part in parts:
             ATTACKS.get(part)  # unknown names fail here, with suggestions
+        repeated = sorted({part for part in parts if parts.count(part) > 1})
+        if repeated:
+            raise InvalidParameterError(f"attack {name!r} names {', '.join(map(repr, repeated))} twice; give each "
+                                        "add-on once (e.g. bim+hfc)")
         if name == "hfc":
             pairs += [(b, f"{b}+hfc") for b in fit_attacks]
         elif len(parts) > 1:

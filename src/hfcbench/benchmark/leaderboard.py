@@ -61,10 +61,16 @@ class Estimate:
             return f"{pct(self.value)}±{100 * max(self.high - self.value, self.value - self.low):.1f}"
         return f"{pct(self.value)} [{pct(self.low)}, {pct(self.high)}]"
 
-    def overlaps(self, other: "Estimate") -> bool:
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)``, or the value twice where the interval is unknown (a point)."""
+        assert self.value is not None, "an estimate without a value has no bounds"
+        if self.low is None or self.high is None:
+            return self.value, self.value
+        return self.low, self.high
+
+    def overlaps(self, other: Estimate) -> bool:
         """Whether the two intervals (a point where one is missing) share a value."""
-        low, high = (self.low, self.high) if self.low is not None else (self.value, self.value)
-        other_low, other_high = (other.low, other.high) if other.low is not None else (other.value, other.value)
+        (low, high), (other_low, other_high) = self.bounds(), other.bounds()
         return low <= other_high and other_low <= high
 
 
@@ -141,16 +147,23 @@ def _varying(keys) -> dict[tuple, str]:
     return out
 
 
+def _span(values: list) -> str:
+    """One value, or the range of several (detector-aware attacks: one AE set per detector)."""
+    if not values:
+        return "n/a"
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+
+
 def _not_separated(entries: list[tuple[str, Estimate]]) -> list[str]:
     return [", ".join(other for other, e in entries if other != name and e.overlaps(estimate)) or "-"
             for name, estimate in entries]
 
 
 def _ranked(entries: list[tuple[str, Estimate, list]], headers: list[str], caption: str, note: str) -> Table:
-    entries = sorted(entries, key=lambda e: e[1].value, reverse=True)
+    entries = sorted(entries, key=lambda e: e[1].bounds()[0] if e[1].value is None else e[1].value, reverse=True)
     verdicts = _not_separated([(name, estimate) for name, estimate, _ in entries])
     rows = [[i + 1, name, estimate.text(), *extra, verdict]
-            for i, ((name, estimate, extra), verdict) in enumerate(zip(entries, verdicts))]
+            for i, ((name, estimate, extra), verdict) in enumerate(zip(entries, verdicts, strict=True))]
     return Table(caption, headers + ["not separated from"], rows, note)
 
 
@@ -170,7 +183,9 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         by = {(a, d): cell for (_, a, d), cell in cells.items()}
         fit_of = {a: f for f, a, _ in cells}
         headers = ["detector"] + [f"{a} {m}" for a in attacks for m in ("AUC", "TPR@90")]
-        rows, errors, warned = [], {}, []
+        rows: list[list] = []
+        errors: dict[str, str] = {}
+        warned: list[str] = []
         for det in detectors:
             row = [det]
             for attack in attacks:
@@ -193,10 +208,8 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
             after = sorted({pct(c.metric("adv_acc_after").value) for c in column if not c.not_adaptive},
                            key=lambda t: -1.0 if t == "n/a" else float(t))
             n_after = sorted({c.n_aes("after") for c in column if not c.not_adaptive})
-            span = (lambda values: "n/a" if not values else str(values[0]) if len(values) == 1
-                    else f"{values[0]}-{values[-1]}")  # detector-aware attacks: one AE set per detector
-            acc += [f"{pct(column[0].metric('adv_acc_before').value)} -> {span(after)}", ""]
-            counts += [f"{column[0].n_aes('before')} -> {span(n_after)}", ""]
+            acc += [f"{pct(column[0].metric('adv_acc_before').value)} -> {_span(after)}", ""]
+            counts += [f"{column[0].n_aes('before')} -> {_span(n_after)}", ""]
         rows += [acc, counts]
         interval = ("95% paired bootstrap over AdvTest images" if len(seeds) == 1 else
                     f"95% t-interval over the {len(seeds)} seeds, never narrower than each seed's bootstrap")
@@ -213,10 +226,11 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         worst, unranked = [], []
         for det in detectors:
             candidates = [(a, by[(a, det)].metric("auc_after")) for a in attacks if (a, det) in by
-                          and by[(a, det)].n_aes("after") >= min_aes and by[(a, det)].metric("auc_after").value is not None]
+                          and by[(a, det)].n_aes("after") >= min_aes
+                          and by[(a, det)].metric("auc_after").value is not None]
             label = det + (f" ({NOT_ADAPTIVE})" if any(c.not_adaptive for (_, d), c in by.items() if d == det) else "")
             if candidates:
-                attack, estimate = min(candidates, key=lambda c: c[1].value)
+                attack, estimate = min(candidates, key=lambda c: c[1].bounds()[0])
                 worst.append((label, estimate, [attack]))
             else:
                 unranked.append(label)

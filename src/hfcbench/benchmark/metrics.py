@@ -60,11 +60,12 @@ def cell_metrics(clean: np.ndarray, before: np.ndarray, before_source: np.ndarra
     positions among the ``clean`` scores."""
     from .uncertainty import paired_bootstrap
 
-    out = {"n_clean": len(clean), "n_adv_before": len(before), "n_adv_after": len(after)}
+    out: dict[str, float | int | None] = {"n_clean": len(clean), "n_adv_before": len(before),
+                                          "n_adv_after": len(after)}
     for tag, adv in (("before", before), ("after", after)):
         out[f"auc_{tag}"] = auc(clean, adv) if len(adv) else None
         out[f"tpr90_{tag}"] = tpr_at_tnr(clean, adv) if len(adv) else None
-    both = out["auc_before"] is not None and out["auc_after"] is not None
-    out["auc_drop"] = out["auc_before"] - out["auc_after"] if both else None
+    auc_before, auc_after = out["auc_before"], out["auc_after"]
+    out["auc_drop"] = None if auc_before is None or auc_after is None else auc_before - auc_after
     out.update(paired_bootstrap(clean, before, before_source, after, after_source, seed=seed))
     return out

@@ -34,7 +34,7 @@ def layer_aucs(detector, fit_clean: Features, fit_adv: Features, clean: Features
     train_clean, train_adv = detector.characteristics(fit_clean), detector.characteristics(fit_adv)
     test_clean = detector.characteristics(clean)
     test_adv = {tag: detector.characteristics(feats) if len(feats) else None for tag, feats in advs.items()}
-    out = {tag: {} for tag in advs}
+    out: dict[str, dict[str, float | None]] = {tag: {} for tag in advs}
     for name in test_clean:
         fit_auc = _finite_auc(train_clean[name], train_adv[name])
         sign = -1.0 if fit_auc is not None and fit_auc < 0.5 else 1.0

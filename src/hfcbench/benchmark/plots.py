@@ -89,7 +89,7 @@ def layer_auc_plot(path: Path, title: str, aucs: dict[str, dict[str, dict[str, f
     for i, (detector, parts) in enumerate(aucs.items()):
         layers = list(parts["before"])
         for tag, style in (("before", "-o"), ("after", ":o")):
-            values = [np.nan if parts[tag].get(layer) is None else 100 * parts[tag][layer] for layer in layers]
+            values = [np.nan if (v := parts[tag].get(layer)) is None else 100 * v for layer in layers]
             ax.plot(range(1, len(layers) + 1), values, style, markersize=3, color=colors[i % len(colors)],
                     label=f"{detector} {tag}")
     ax.set(xlabel="layer index (input to output)", ylabel="AUC (%)", title=title, ylim=(0, 101))

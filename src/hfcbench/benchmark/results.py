@@ -20,11 +20,13 @@ M, HFC weight or noise setting keeps both, never one silently.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
 
 from ..errors import HfcbenchError
+from ..paths import disk_full, out_of_space
 
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
 SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy")
@@ -46,31 +48,99 @@ def record_key(record: dict) -> tuple:
 
 
 def append_record(path: Path, record: dict) -> None:
-    """Append one line and flush it to disk, so a killed run keeps every finished record."""
+    """Append one line and flush it to disk, so a killed run keeps every finished record. The file
+    is locked while it is written (two runs on one results file never interleave their lines),
+    and a torn last line left by a run killed mid-write is cut off first, so it cannot swallow
+    this record."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+    try:
+        with open(path, "ab+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            repair_torn_line(handle)
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if out_of_space(exc):
+            raise disk_full(path) from None
+        raise
 
 
-def read_records(paths) -> list[dict]:
+def repair_torn_line(handle) -> None:
+    """Truncate an open (binary, appendable) results file after its last complete line."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return
+    start = max(0, size - (1 << 20))  # a record is far shorter than 1 MiB
+    handle.seek(start)
+    tail = handle.read()
+    cut = tail.rfind(b"\n")
+    handle.truncate(start + cut + 1 if cut >= 0 else start)
+    handle.seek(0, os.SEEK_END)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number a record may hold")
+
+
+def check_record(record, where: str) -> dict:
+    """``record`` if it is a hfcbench result record, else an error naming ``where`` (file:line):
+    an object with the key fields of the right types, ``metrics`` an object of finite numbers or
+    null (and ``error`` text), ``params`` an object."""
+    if not isinstance(record, dict):
+        raise HfcbenchError(f"{where} is not a hfcbench result record: a JSON {type(record).__name__}, not an object")
+    for field_name, kind in (("dataset", str), ("model", str), ("seed", int), ("fit_attack", str), ("attack", str),
+                             ("detector", str)):
+        value = record.get(field_name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise HfcbenchError(f"{where} is not a hfcbench result record: {field_name!r} is {value!r}, not a "
+                                f"{kind.__name__}")
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        raise HfcbenchError(f"{where} is not a hfcbench result record: it has no 'metrics' object")
+    for name, value in metrics.items():
+        if name == "error":
+            if not isinstance(value, str):
+                raise HfcbenchError(f"{where}: metric 'error' must be text, got {value!r}")
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise HfcbenchError(f"{where}: metric {name!r} is {value!r}, not a number (metrics are numbers or null)")
+    if not isinstance(record.get("params", {}), dict):
+        raise HfcbenchError(f"{where}: 'params' must be an object")
+    return record
+
+
+def read_records(paths, *, allow_empty: bool = False) -> list[dict]:
     """Records from JSON Lines files; a later record with the same key replaces an earlier one.
-    A torn last line (a run killed mid-write) is skipped; any other bad line is an error."""
+    A torn last line (a run killed mid-write) is skipped; any other bad line, a file that is not
+    UTF-8 text, a folder, a missing file, or files with no record at all are errors naming the
+    file (and line). ``allow_empty``: no records is an empty list (a run resuming its own file)."""
     merged: dict[tuple, dict] = {}
     for path in map(Path, paths):
         if not path.exists():
             raise HfcbenchError(f"result file {path} does not exist")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
+        if path.is_dir():
+            raise HfcbenchError(f"result file {path} is a folder; give the results.jsonl inside it")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise HfcbenchError(f"result file {path} is not UTF-8 text (a binary file?)") from None
+        lines = text.split("\n")
+        torn = len(lines) - 1 if not text.endswith("\n") else None  # index of an unterminated last line
+        for index, line in enumerate(lines):
             if not line.strip():
                 continue
+            where = f"{path}:{index + 1}"
             try:
-                record = json.loads(line)
-                merged[record_key(record)] = record
-            except (json.JSONDecodeError, KeyError) as exc:
-                if number == len(lines):
+                record = check_record(json.loads(line, parse_constant=_reject_constant), where)
+            except (json.JSONDecodeError, ValueError) as exc:
+                if index == torn:
                     continue
-                raise HfcbenchError(f"{path}:{number} is not a hfcbench result record ({exc})") from exc
+                raise HfcbenchError(f"{where} is not a hfcbench result record ({exc})") from None
+            merged[record_key(record)] = record
+    if not merged and not allow_empty:
+        raise HfcbenchError(f"no result records in {', '.join(map(str, paths))}")
     return list(merged.values())

@@ -14,15 +14,17 @@ once, so a run killed at any point and started again recomputes nothing that fin
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks import BASE_ATTACKS, AttackResult, build_attack, is_base, is_detector_aware
+from ..attacks import BASE_ATTACKS, AttackResult, LossTerm, build_attack, is_base, is_detector_aware
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
@@ -33,17 +35,18 @@ from ..device import resolve_device
 from ..errors import HfcbenchError, InvalidParameterError
 from ..gmm import GaussianMixture
 from ..isa import describe as describe_platform
-from ..models import DEFAULT_MODEL, FeatureExtractor, Features
+from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_or_train
-from .config import SMOKE_BY_DIMS, RunConfig, attack_pairs, worst_case_groups
+from ..paths import writable_dir
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
+from .config import RunConfig, attack_pairs, worst_case_groups
 from .metrics import cell_metrics, success_rate
 from .noise import noisy_copies, perturbation_l2
-from .worst_case import per_image_worst
 from .per_layer import layer_aucs
 from .protocol import protocol_split
 from .results import append_record, read_records, record_key
+from .worst_case import per_image_worst
 
 # The hfcbench code that computes each kind of cached object, hashed into its key (the model
 # and dataset code enter through the checkpoint key, which every key holds).
@@ -63,6 +66,12 @@ NOT_ADAPTIVE = "not adaptively attacked"  # a detector-aware attack's cell for a
 Against = tuple[str, str] | None  # (detector, fit attack) a detector-aware attack is crafted against
 
 
+def failed(exc: Exception) -> dict:
+    """The metrics of a cell that could not be computed: the error (type and message), no numbers."""
+    text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}"
+    return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}
+
+
 class Runner:
     """Holds the loaded data, model and caches of one run; :meth:`run` yields records."""
 
@@ -71,6 +80,7 @@ class Runner:
         self.config = config.resolved()
         c = self.config
         self.cache = Cache(c.cache_dir, enabled=not c.no_cache)
+        writable_dir(self.cache.root, "--cache-dir")  # before any training: the checkpoint goes there
         self.device = resolve_device(c.device)
         self.detector_names = DETECTORS.select(c.detectors)
         fit = [a.strip().lower() for a in c.fit_attacks.split(",") if a.strip()]
@@ -80,10 +90,9 @@ class Runner:
                                             f"{name!r} is not one")
         self.pairs = attack_pairs(c.attacks, fit)
         self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet)
-        if c.profile == "smoke":
-            model, epochs = SMOKE_BY_DIMS[self.dataset.spatial_dims]
-            self.config = c = replace(c, model=c.model or model, epochs=c.epochs or epochs)
-        self.arch = c.model or DEFAULT_MODEL[self.dataset.spatial_dims]
+        self.config = c = c.for_data(self.dataset.spatial_dims)
+        assert c.model is not None and c.epochs is not None  # for_data and the profile fill them
+        self.arch: str = c.model
         self.trained = load_or_train(self.dataset, self.arch, TrainConfig(epochs=c.epochs, seed=c.seed),
                                      cache=self.cache, device=self.device, quiet=c.quiet)
         self.model = self.trained.model
@@ -98,13 +107,16 @@ class Runner:
         self._context: AttackContext | None = None
         self._hfc_mixtures: dict | None = None
         self._loaded: dict = {}  # cache entries already read in this run, by (kind, key)
+        self.failures: dict[str, str] = {}  # detector -> its first error in this run
 
     def _search_budget(self) -> BudgetSearch:
         c, test = self.config, self.dataset.test
+        steps = c.steps
+        assert steps is not None  # --eps auto needs --steps (RunConfig.resolved)
         sample = pool_sample(self.split.kept, test.labels.numpy(), BUDGET_SEARCH_POOL, c.seed)
-        key = self.cache_key("budget", index=sample.tolist(), steps=c.steps, seed=c.seed, grid=EPS_GRID)
+        key = self.cache_key("budget", index=sample.tolist(), steps=steps, seed=c.seed, grid=EPS_GRID)
         state = self.cache.get_or_compute("budgets", key, lambda: as_state(search_budget(
-            self.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
+            self.model, test.images[sample], test.labels[sample], steps=steps, seed=c.seed,
             batch_size=c.batch_size, progress=not c.quiet)))
         return from_state(state)
 
@@ -138,9 +150,11 @@ class Runner:
         if self._hfc_mixtures is None:
             c = self.config
             key = self.cache_key("hfc-mixtures", m=c.gmm_components, seed=c.seed)
+            components = c.gmm_components
+            assert components is not None  # every profile sets it
 
             def compute():
-                term = HFCTerm.from_context(self.context(), n_components=c.gmm_components, seed=c.seed)
+                term = HFCTerm.from_context(self.context(), n_components=components, seed=c.seed)
                 return {layer: {cls: g.to_state() for cls, g in by_class.items()}
                         for layer, by_class in term.mixtures.items()}
 
@@ -213,15 +227,20 @@ class Runner:
         key = self.cache_key("checks", spec=spec, index=self.pool("advtest")[2][:16].tolist(), alpha=self.config.alpha,
                              steps=self.config.steps, seed=self.config.seed,
                              **({"detector": self.detector_key(*against)} if against else {}))
-        return float(self._cached("checks", key, lambda: {"success": self.build(spec, against, unbounded=True).in_batches(
-            images[:16], labels[:16], batch_size=self.config.batch_size).success_rate})["success"])
+        def compute():
+            attack = self.build(spec, against, unbounded=True)
+            result = attack.in_batches(images[:16], labels[:16], batch_size=self.config.batch_size)
+            return {"success": result.success_rate}
+
+        return float(self._cached("checks", key, compute)["success"])
 
     def successful(self, spec: str, pool: str, *, maps: bool = False, against: Against = None) -> Features:
         """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier (``maps``: with full maps)."""
         feats, success, _ = self.adversarial(spec, pool, against)
         rows = np.flatnonzero(success)
         if maps:
-            return self.map_features(self.adversarial_images(spec, pool, against)[rows], feats.labels[rows])
+            targets = None if feats.labels is None else feats.labels[rows]
+            return self.map_features(self.adversarial_images(spec, pool, against)[rows], targets)
         return feats.subset(rows)
 
     def noisy_features(self, fit_attack: str, *, maps: bool = False) -> Features:
@@ -315,11 +334,12 @@ class Runner:
         ``unbounded``: eps = 1 with the run's step size and four times its steps (the sanity check
         that an attack free of its budget fools the classifier)."""
         c = self.config
+        assert isinstance(c.eps, float) and c.alpha is not None and c.steps is not None  # the budget is resolved
         steps = 1 if spec == "fgsm" else c.steps
-        budget = dict(eps=1.0 if unbounded else c.eps, alpha=c.alpha, steps=4 * steps if unbounded else steps,
-                      seed=c.seed)
+        budget: dict[str, Any] = dict(eps=1.0 if unbounded else c.eps, alpha=c.alpha,
+                                      steps=4 * steps if unbounded else steps, seed=c.seed)
         parts = spec.split("+")
-        ready = {"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)} if "hfc" in parts else {}
+        ready: dict[str, LossTerm] = {"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)} if "hfc" in parts else {}
         needs_context = any(not is_base(p) and p not in ready for p in parts)
         context = None
         if needs_context:
@@ -334,7 +354,8 @@ class Runner:
         """Append every missing record to ``results_path`` and yield all records of this run: one per
         (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
         c = self.config
-        done = {record_key(r): r for r in read_records([results_path])} if results_path.exists() else {}
+        done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
+                if results_path.exists() else {})
         params = {k: v for k, v in asdict(c).items()
                   if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes")}
         params.update(arch=self.arch, pool_size=self.split.pool_size, misclassified=self.split.misclassified,
@@ -355,9 +376,19 @@ class Runner:
                                     lambda n=name, f=fit_attack, a=attack: self._cell(n, f, a))
         bar.close()
         for (fit_attack, name), attacks in evaluated.items():
-            for label, chosen in worst_case_groups(attacks):
+            for label, chosen in worst_case_groups(self._faced(name, fit_attack, attacks)):
                 yield self._resumed(results_path, done, stamp, name, fit_attack, label,
                                     lambda n=name, f=fit_attack, a=chosen: self._worst_case(n, f, a))
+
+    def _faced(self, name: str, fit_attack: str, attacks: list[str]) -> list[str]:
+        """The ``attacks`` that ran against the fitted detector: a detector without ``torch_score``
+        faced no detector-aware attack. (One that failed to fit keeps them all: its worst case
+        then records the same error as its other cells.)"""
+        try:
+            adaptive = attackable(self.fitted_detector(name, fit_attack))
+        except Exception:
+            return attacks
+        return [a for a in attacks if adaptive or not self.against(name, fit_attack, a)]
 
     def _resumed(self, results_path: Path, done: dict, stamp: dict, name: str, fit_attack: str, attack: str,
                  compute) -> dict:
@@ -370,7 +401,14 @@ class Runner:
         if existing is not None and existing.get("params") == stamp["params"] and "error" not in existing["metrics"]:
             return existing
         start = time.perf_counter()
-        metrics, extra = compute()
+        try:
+            metrics, extra = compute()
+        except Exception as exc:  # one detector failing (a plugin's fit raising, NaN scores...) costs its cells only
+            metrics, extra = failed(exc), {}
+        if "error" in metrics and name not in self.failures:
+            self.failures[name] = metrics["error"]
+            print(f"hfcbench: detector {name} failed ({metrics['error']}); its cells are recorded with the error and "
+                  "the other detectors go on", file=sys.stderr)
         record = {**base, "metrics": metrics, **extra, **stamp,
                   "timings": {"detector_seconds": time.perf_counter() - start}}
         append_record(results_path, record)
@@ -382,16 +420,14 @@ class Runner:
         its before metrics and says it was not adaptively attacked."""
         against = self.against(name, fit_attack, attack)
         adaptive = against is None or attackable(self.fitted_detector(name, fit_attack))
-        try:
-            scores = self.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
-        except HfcbenchError as exc:
-            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}, {}
+        scores = self.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
         if not adaptive:
             scores["after"], scores["after_source"] = np.empty(0), np.empty(0, dtype=np.int64)
         metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], scores["after"],
                                scores["after_source"], seed=self.config.seed)
+        after_success = self.adversarial(attack, "advtest", against)[1] if adaptive else None
         metrics.update(adv_acc_before=success_rate(self.adversarial(fit_attack, "advtest")[1]),
-                       adv_acc_after=success_rate(self.adversarial(attack, "advtest", against)[1]) if adaptive else None)
+                       adv_acc_after=None if after_success is None else success_rate(after_success))
         if not adaptive:
             return metrics, {"status": NOT_ADAPTIVE}
         return metrics, self._strength_checks(attack, against, scores) if against else {}
@@ -413,13 +449,10 @@ class Runner:
 
     def _worst_case(self, name: str, fit_attack: str, attacks: list[str]) -> tuple[dict, dict]:
         """Per image, the successful AE the detector scores lowest over ``attacks`` (MEAD)."""
-        parts, scores = {}, None
-        try:
-            for attack in attacks:
-                scores = self.detector_scores(name, fit_attack, attack)
-                parts[attack] = (scores["after"], scores["after_source"])
-        except HfcbenchError as exc:
-            return {"error": str(exc), **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}, {}
+        parts, scores = {}, {}
+        for attack in attacks:
+            scores = self.detector_scores(name, fit_attack, attack)
+            parts[attack] = (scores["after"], scores["after_source"])
         worst, sources, winners = per_image_worst(parts)
         metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], worst, sources,
                                seed=self.config.seed)

@@ -110,7 +110,8 @@ def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.nd
         scores, source = np.asarray(scores, dtype=np.float64), np.asarray(source, dtype=np.int64)
         if len(scores):
             w_adv = counts[:, source]
-            aucs[tag], tprs = weighted_auc(clean, scores, counts, w_adv), weighted_tpr_at_tnr(clean, scores, counts, w_adv)
+            aucs[tag] = weighted_auc(clean, scores, counts, w_adv)
+            tprs = weighted_tpr_at_tnr(clean, scores, counts, w_adv)
         else:
             aucs[tag] = tprs = np.full(n_boot, np.nan)
         out.update(_interval_fields(f"auc_{tag}", aucs[tag]))

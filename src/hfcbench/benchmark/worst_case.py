@@ -19,7 +19,8 @@ def per_image_worst(parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np
     each attack provided the worst AE for (ties go to the attack named first)."""
     best: dict[int, tuple[float, str]] = {}
     for attack, (scores, sources) in parts.items():
-        for score, source in zip(np.asarray(scores, dtype=np.float64), np.asarray(sources, dtype=np.int64)):
+        scores, sources = np.asarray(scores, dtype=np.float64), np.asarray(sources, dtype=np.int64)
+        for score, source in zip(scores, sources, strict=True):
             if int(source) not in best or score < best[int(source)][0]:
                 best[int(source)] = (float(score), attack)
     sources = np.array(sorted(best), dtype=np.int64)

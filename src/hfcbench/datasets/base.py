@@ -35,7 +35,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index) -> "Split":
+    def subset(self, index) -> Split:
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return Split(self.images[index], self.labels[index])
 
@@ -63,6 +63,34 @@ class ImageDataset:
     hflip: bool = True
     note: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """The whole dataset checked when it is built (by a loader, or by a caller handing it to
+        ``Runner``): no split empty, one image shape for all, pixels finite and in [0, 1], labels
+        among the classes, and at least two classes to train on."""
+        splits = {"train": self.train, "test": self.test, **({"val": self.val} if self.val is not None else {})}
+        shape = tuple(self.train.images.shape[1:])
+        for split_name, split in splits.items():
+            where = f"dataset {self.name!r}, {split_name} split"
+            if len(split) == 0:
+                raise DataError(f"{where} is empty")
+            if tuple(split.images.shape[1:]) != shape:
+                raise DataError(f"{where}: images of shape {tuple(split.images.shape[1:])} (channels first), but the "
+                                f"train split's are {shape}; every split needs one shape and channel count")
+            bad = ~torch.isfinite(split.images)
+            if bad.any():
+                raise DataError(f"{where}: {int(bad.sum())} pixel values are NaN or infinite (first in image "
+                                f"{int(bad.flatten(1).any(1).nonzero()[0])})")
+            low, high = float(split.images.min()), float(split.images.max())
+            if low < 0 or high > 1:
+                raise DataError(f"{where}: pixel values span [{low:.4g}, {high:.4g}]; images must be in [0, 1] "
+                                "(normalisation belongs inside the model)")
+            labels = split.labels
+            if int(labels.min()) < 0 or int(labels.max()) >= len(self.class_names):
+                raise DataError(f"{where}: labels span [{int(labels.min())}, {int(labels.max())}] but there are "
+                                f"{len(self.class_names)} classes {list(self.class_names)}")
+        if len(torch.unique(self.train.labels)) < 2:
+            raise DataError(f"dataset {self.name!r}: the train split holds one class only; a classifier needs two")
 
     @property
     def num_classes(self) -> int:

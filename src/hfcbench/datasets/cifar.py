@@ -34,7 +34,10 @@ def _read_batches(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         with tarfile.open(path, "r:gz") as tar:
             def batch(member):
                 # the official batches are pickles; this file's MD5 was checked before reading
-                data = pickle.load(tar.extractfile(f"cifar-10-batches-py/{member}"), encoding="bytes")
+                handle = tar.extractfile(f"cifar-10-batches-py/{member}")
+                if handle is None:
+                    raise DataError(f"{path}: cifar-10-batches-py/{member} is not a file in the archive")
+                data = pickle.load(handle, encoding="bytes")
                 images = np.asarray(data[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
                 return images, np.asarray(data[b"labels"], dtype=np.int64)
 

@@ -19,10 +19,11 @@ def downsample(dataset: ImageDataset, factor: int) -> ImageDataset:
                                     f"{dataset.image_shape}, got {factor!r}")
     pool = F.avg_pool3d if dataset.spatial_dims == 3 else F.avg_pool2d
 
-    def shrink(split: Split | None) -> Split | None:
-        return None if split is None else Split(pool(split.images, factor), split.labels)
+    def shrink(split: Split) -> Split:
+        return Split(pool(split.images, factor), split.labels)
 
     fingerprint = hashlib.sha256(f"{dataset.fingerprint}/down{factor}".encode()).hexdigest()[:24]
     return replace(dataset, name=f"{dataset.name}-down{factor}", train=shrink(dataset.train),
-                   test=shrink(dataset.test), val=shrink(dataset.val), fingerprint=fingerprint,
+                   test=shrink(dataset.test), val=None if dataset.val is None else shrink(dataset.val),
+                   fingerprint=fingerprint,
                    note=f"{dataset.note} Average-pooled by {factor} per axis.".strip())

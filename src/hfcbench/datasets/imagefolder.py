@@ -45,14 +45,14 @@ def load_image_folder(root: str | Path, *, size: int = 64, name: str | None = No
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     mode = "RGB" if any(p.mode not in ("L", "I", "I;16", "F", "1", "LA") for p in pictures) else "L"
-    arrays = [np.asarray(p.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+    arrays = [np.asarray(p.convert(mode).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
               for p in pictures]
     images = np.stack(arrays)
     images = images[:, None] if mode == "L" else images.transpose(0, 3, 1, 2)
     labels = np.array([c for _, c in files], dtype=np.int64)
     if np.bincount(labels).min() < 2:
         raise DataError(f"imagefolder: every class needs at least 2 images to split train/test; counts "
-                        f"{dict(zip(classes, np.bincount(labels).tolist()))}")
+                        f"{dict(zip(classes, np.bincount(labels).tolist(), strict=True))}")
     train_idx, test_idx = stratified_split(labels, 0.8, seed=0)
     x, y = torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
     return ImageDataset(name=name or f"imagefolder:{root}", train=Split(x[train_idx], y[train_idx]),

@@ -13,8 +13,8 @@ binary as the paper does (grade 0 = no DR, grades 1-4 = DR; DeepDRiD images, not
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,10 +39,6 @@ class MedMNISTSource:
     raw_classes: int | None = None  # classes in the file when a label map merges them
     label_map: Callable[[np.ndarray], np.ndarray] | None = None
     hflip: bool = True
-
-    @property
-    def __doc__(self) -> str:  # shown by ``hfcbench list datasets``
-        return self.description
 
     @property
     def remote(self) -> RemoteFile:
@@ -90,9 +86,15 @@ def read_medmnist_npz(path, spatial_dims: int, num_classes: int) -> dict[str, tu
                 f"{path}: {split}_images should be uint8 with {grey_ndim} dims (or RGB), "
                 f"got {images.dtype} {images.shape}"
             )
+        if len(labels) == 0 or len(images) == 0:
+            raise DataError(f"{path}: the {split} split is empty")
         labels = labels.reshape(len(labels), -1)
         if labels.shape[1] != 1 or len(labels) != len(images):
             raise DataError(f"{path}: {split}_labels has shape {labels.shape}, expected ({len(images)}, 1)")
+        if not np.issubdtype(labels.dtype, np.number) or not np.all(np.isfinite(labels)) \
+                or not np.all(labels == np.round(labels)):
+            examples = labels[~(labels == np.round(labels))][:3].ravel().tolist() or labels[:3].ravel().tolist()
+            raise DataError(f"{path}: {split}_labels must be whole class numbers, got values such as {examples}")
         labels = labels[:, 0].astype(np.int64)
         if labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
             raise DataError(f"{path}: {split}_labels outside [0, {num_classes - 1}]")

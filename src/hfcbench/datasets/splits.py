@@ -22,12 +22,12 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         raise InvalidParameterError(f"fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    first = []
+    parts = []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         take = int(round(fraction * len(members)))
-        first.append(rng.permutation(members)[:take])
-    first = np.sort(np.concatenate(first)) if first else np.zeros(0, dtype=np.int64)
+        parts.append(rng.permutation(members)[:take])
+    first = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     second = np.setdiff1d(np.arange(len(labels)), first)
     return first.astype(np.int64), second.astype(np.int64)
 

@@ -44,7 +44,8 @@ off).
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, cast
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ class Detector:
 
     # -- public API ---------------------------------------------------------------------------
     def fit(self, clean: Features, adv: Features, noisy: Features | None = None, *,
-            reference: Features | None = None) -> "Detector":
+            reference: Features | None = None) -> Detector:
         """Learn from AdvTrain features: ``clean`` inputs and their adversarial examples ``adv``
         (``noisy``: noisy copies of clean inputs, further negatives), with class statistics from
         ``reference``, the training-set features with their true labels (default: ``clean``)."""
@@ -79,8 +80,8 @@ class Detector:
                 f"{len(clean)} and {len(adv)}; use a larger --limit or a stronger attack budget")
         if "reference" in inspect.signature(self._fit).parameters:
             self._fit(clean, adv, noisy, reference=clean if reference is None else reference)
-        else:
-            self._fit(clean, adv, noisy)
+        else:  # a detector written before the reference existed: _fit(clean, adv, noisy)
+            cast(Callable[..., None], self._fit)(clean, adv, noisy)
         self.fitted_ = True
         return self
 
@@ -96,6 +97,11 @@ class Detector:
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """Raw per-layer statistics, ``{name: (N,)}``."""
         raise NotImplementedError
+
+    def torch_score(self, feats: Features) -> torch.Tensor:
+        """(N,) the score in torch, differentiable in the feature tensors (optional: a detector that
+        does not override this cannot be attacked adaptively; see :func:`differentiable`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no differentiable score (torch_score)")
 
     def get_params(self) -> dict:
         """The keyword hyper-parameters given to ``__init__`` (stored as attributes)."""
@@ -127,6 +133,11 @@ class Detector:
         """``torch_score`` on float64 CPU copies of ``feats``, without gradients."""
         with torch.no_grad():
             return self.torch_score(feats.to(torch.float64)).numpy()
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether the detector has a ``torch_score`` of its own (detector-aware attacks need it)."""
+        return type(self).torch_score is not Detector.torch_score
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

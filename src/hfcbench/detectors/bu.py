@@ -33,7 +33,7 @@ class BU(Detector):
     def __init__(self, *, n_passes: int = 50, drop_rate: float = 0.3, seed: int = 0):
         self.n_passes, self.drop_rate, self.seed = n_passes, drop_rate, seed
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         self._require("n_passes", self.n_passes, isinstance(self.n_passes, int) and self.n_passes >= 2, "an int >= 2")
         self._require("drop_rate", self.drop_rate, 0 <= self.drop_rate < 1, "in [0, 1)")
 
@@ -47,6 +47,7 @@ class BU(Detector):
         """(N,) BU(x), differentiable in the penultimate features."""
         self._check_fitted()
         z = feats.penultimate
+        assert feats.head_weight is not None  # checked by score: BU requires "head"
         weight = feats.head_weight.to(dtype=z.dtype, device=z.device)
         bias = 0.0 if feats.head_bias is None else feats.head_bias.to(dtype=z.dtype, device=z.device)
         masks = self.masks(z.shape[1]).to(dtype=z.dtype, device=z.device)

@@ -27,7 +27,7 @@ def stack(characteristics: dict[str, np.ndarray]) -> np.ndarray:
 class LayerLogistic:
     """Standardise, then logistic regression (L2, C=1, lbfgs) over the layers."""
 
-    def fit(self, negatives: np.ndarray, positives: np.ndarray) -> "LayerLogistic":
+    def fit(self, negatives: np.ndarray, positives: np.ndarray) -> LayerLogistic:
         x = np.concatenate([negatives, positives])
         y = np.r_[np.zeros(len(negatives)), np.ones(len(positives))]
         scaler = StandardScaler().fit(x)

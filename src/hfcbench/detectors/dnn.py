@@ -66,7 +66,7 @@ class DNN(Detector):
         self.widths, self.epochs, self.batch_size, self.lr = widths, epochs, batch_size, lr
         self.weight_decay, self.min_pool_size, self.seed = weight_decay, min_pool_size, seed
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         ok_widths = (isinstance(self.widths, (tuple, list)) and len(self.widths) == 2
                      and all(isinstance(w, int) and w >= 1 for w in self.widths))
         self._require("widths", self.widths, ok_widths, "two ints >= 1, e.g. (96, 192)")
@@ -85,7 +85,7 @@ class DNN(Detector):
 
     def _train(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        net = detector_network(x.shape[1], tuple(x.shape[2:]), tuple(self.widths), self.min_pool_size)
+        net = detector_network(x.shape[1], tuple(x.shape[2:]), (self.widths[0], self.widths[1]), self.min_pool_size)
         optimiser = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         generator = torch.Generator().manual_seed(seed)
         net.train()
@@ -118,7 +118,7 @@ class DNN(Detector):
             logits = [self.layer_logits(feats.subset(np.arange(i, min(i + 256, len(feats)))))
                       for i in range(0, len(feats), 256)]
         values = torch.cat(logits).double().numpy() if logits else np.empty((0, len(self.nets_)))
-        return dict(zip(self.nets_, values.T))
+        return dict(zip(self.nets_, values.T, strict=True))
 
     def torch_score(self, feats: Features) -> torch.Tensor:
         """(N,) the summed logits of the per-layer networks."""

@@ -29,7 +29,7 @@ class DNNMLP(Detector):
                  seed: int = 0):
         self.hidden, self.epochs, self.lr, self.weight_decay, self.seed = hidden, epochs, lr, weight_decay, seed
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         self._require("hidden", self.hidden, isinstance(self.hidden, int) and self.hidden >= 1, "an int >= 1")
         self._require("epochs", self.epochs, isinstance(self.epochs, int) and self.epochs >= 1, "an int >= 1")
         self._require("lr", self.lr, self.lr > 0, "> 0")
@@ -63,7 +63,7 @@ class DNNMLP(Detector):
         """``{layer: (N,) logit of that layer's network}``."""
         with torch.no_grad():
             values = self.layer_logits(feats).double().numpy()
-        return dict(zip(self.nets_, values.T))
+        return dict(zip(self.nets_, values.T, strict=True))
 
     def torch_score(self, feats: Features) -> torch.Tensor:
         """(N,) the summed logits of the per-layer networks."""

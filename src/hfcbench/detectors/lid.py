@@ -77,7 +77,7 @@ class LID(Detector):
         if reference is clean:
             warnings.warn("LID fitted without a reference set: the clean fit features serve as reference "
                           "minibatches, so AEs whose source is among them have a leaked neighbour at fit time; "
-                          "pass reference=<training-set features>")
+                          "pass reference=<training-set features>", stacklevel=3)
         order = np.random.default_rng(self.seed).permutation(len(reference))
         n_batches = max(1, len(reference) // self.batch_size)  # a short last batch joins the one before
         parts = np.array_split(order, n_batches)[:self.max_batches]

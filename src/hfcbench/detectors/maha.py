@@ -58,7 +58,8 @@ class MAHA(Detector):
             return cov
         empirical = residual.T @ residual / len(residual)
         target = np.trace(empirical) / len(empirical) * np.eye(len(empirical))
-        return (1 - self.shrinkage) * empirical + self.shrinkage * target
+        weight = float(self.shrinkage)  # a number here: 'ledoit-wolf' returned above
+        return (1 - weight) * empirical + weight * target
 
     def _distances(self, feats: Features) -> torch.Tensor:
         """(N, L) ``min_c`` squared Mahalanobis distance per layer, differentiable in the features."""
@@ -71,7 +72,7 @@ class MAHA(Detector):
     def _characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         with torch.no_grad():
             values = self._distances(feats.to(torch.float64)).numpy()
-        return dict(zip(self.means_, values.T))
+        return dict(zip(self.means_, values.T, strict=True))
 
     def characteristics(self, feats: Features) -> dict[str, np.ndarray]:
         """``{layer: (N,) min_c Mahalanobis distance}``."""

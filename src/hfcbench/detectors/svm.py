@@ -30,7 +30,7 @@ class SVM(Detector):
     def __init__(self, *, C: float = 1.0, gamma: str | float = "scale"):
         self.C, self.gamma = C, gamma
 
-    def _fit(self, clean: Features, adv: Features, noisy: Features | None) -> None:
+    def _fit(self, clean: Features, adv: Features, noisy: Features | None, *, reference: Features) -> None:
         self._require("C", self.C, self.C > 0, "> 0")
         x = np.concatenate([clean.array("penultimate"), adv.array("penultimate")])
         y = np.r_[np.zeros(len(clean)), np.ones(len(adv))]

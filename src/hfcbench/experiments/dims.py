@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmark.budget import pool_sample, search_budget
-from ..benchmark.plots import line_plot
 from ..benchmark.config import RunConfig
+from ..benchmark.plots import line_plot
 from ..benchmark.runner import Runner
 from ..datasets import load_dataset
 from ..datasets.downsample import downsample
@@ -53,8 +53,8 @@ def dims(config: RunConfig, out: Path) -> Report:
               {f"{k} ({dims_of[k]} dims)": [100 * v for v in r.values()] for k, r in rates.items()},
               xlabel="eps (/256)", ylabel="Adv. Acc (%)")
     notes = [pool_note(run) for run in runs.values()]
-    notes.append(f"BIM with {runs[image_set].config.steps} steps of alpha = 2 eps / steps on up to {DIMS_POOL} correctly "
-                 "classified test images per set")
+    notes.append(f"BIM with {runs[image_set].config.steps} steps of alpha = 2 eps / steps on up to {DIMS_POOL} "
+                 "correctly classified test images per set")
     return Report("3d-vs-2d", f"Fig. 9: BIM success, {volumes.name} (3-D) against {image_set} (2-D)",
                   command("3d-vs-2d", config), notes,
                   [Table("Adv. Acc (%) of targeted BIM", ["eps", *[f"{k} ({dims_of[k]} dims)" for k in runs]], rows)],

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.plots import layer_auc_plot, tsne_plot
 from ..benchmark.config import RunConfig
+from ..benchmark.plots import layer_auc_plot, tsne_plot
 from ..errors import HfcbenchError
 from .common import budget_note, command, figure, pool_note, runner
 from .report import Report, Table, arrow

@@ -10,6 +10,7 @@ direction gives the chance level.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +57,14 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
     with eval_mode(run.model):
         path = [z] + [penultimate(x_t) for x_t in bim.iterates(images.to(device), target.to(device),
                                                                  torch.arange(len(images)))]
-    steps = [b - a for a, b in zip(path, path[1:])]
-    pairwise = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
+    steps = [b - a for a, b in pairwise(path)]
+    step_cosines = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
     total = path[-1] - path[0]
     to_total = [_mean_cosine(step, total) for step in steps]
     generator = torch.Generator().manual_seed(c.seed)
     random_direction = torch.randn(total.shape, generator=generator, dtype=total.dtype)
     chance = _mean_cosine(total, random_direction)
-    step_rows = [["mean over step pairs (s != t)", f"{np.mean(pairwise):.3f}"],
+    step_rows = [["mean over step pairs (s != t)", f"{np.mean(step_cosines):.3f}"],
                  ["step t vs the whole path, first step", f"{to_total[0]:.3f}"],
                  ["step t vs the whole path, last step", f"{to_total[-1]:.3f}"],
                  ["whole path vs a random direction (chance)", f"{chance:.3f}"]]
@@ -72,7 +73,7 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
                     step_rows)]
     records = [{"dataset": c.dataset, "attack_cosines": {a: {b: _mean_cosine(changes[a], changes[b]) for b in names}
                                                          for a in names},
-                "step_pairwise_mean": float(np.mean(pairwise)), "step_to_total": to_total, "chance": chance}]
+                "step_pairwise_mean": float(np.mean(step_cosines)), "step_to_total": to_total, "chance": chance}]
     notes = [pool_note(run), budget_note(run), f"{len(sample)} AdvTest images; successful or not, every AE counts"]
     weight = run.extractor.extract(images[:1], progress=False).head_weight  # (K, D) last linear layer
     if run.dataset.num_classes == 2 and weight is not None:  # Theorem 1: dz follows w_target - w_source

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.metrics import auc
 from ..benchmark.config import RunConfig
+from ..benchmark.metrics import auc
 from ..datasets.lesions import add_lesions
 from ..errors import InvalidParameterError
 from .common import command, pool_note, runner

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ..attacks.base import LossTerm
 from ..attacks.bim import BIM
 from ..benchmark.budget import pool_sample
-from ..benchmark.plots import line_plot
 from ..benchmark.config import RunConfig
+from ..benchmark.plots import line_plot
 from ..models.features import PENULTIMATE
 from .common import command, figure, pool_note, runner
 from .report import Report, Table

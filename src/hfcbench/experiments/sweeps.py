@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchmark.plots import line_plot
 from ..benchmark.config import RunConfig
+from ..benchmark.plots import line_plot
 from .common import budget_note, cells, command, figure, pool_note, records, runner, seeded_records, seeds_note, traced
 from .paper import TABLE3, paper_name
 from .report import Report, Table, arrow, pct
@@ -81,11 +81,12 @@ def eps_sweep(config: RunConfig, out: Path) -> Report:
         run = runner(config, attacks="hfc", fit_attacks="bim", eps=eps / 256)
         found[eps] = records(run, out, f"eps-sweep-{eps:g}")
     before, after = _auc_rows(found, "before", config.min_aes), _auc_rows(found, "after", config.min_aes)
-    rows = [[d, *[f"{b} -> {a}" for b, a in zip(before[d], after[d])]] for d in before]
+    rows = [[d, *[f"{b} -> {a}" for b, a in zip(before[d], after[d], strict=True)]] for d in before]
     rows.append(["Adv. Acc", *[arrow(_first(g).metric("adv_acc_before").value, _first(g).metric("adv_acc_after").value)
                                for g in found.values()]])
     series, styles, groups_ = {}, {}, {}
-    for d, b_values, a_values in zip(before, _values(found, "auc_before", 0), _values(found, "auc_after", 0)):
+    values = zip(before, _values(found, "auc_before", 0), _values(found, "auc_after", 0), strict=True)
+    for d, b_values, a_values in values:
         for tag, values, style in (("BIM", b_values, "-o"), ("BIM+HFC", a_values, ":o")):
             label = f"{d} {tag}"
             series[label] = [None if np.isnan(v) else 100 * v for v in values]
@@ -120,7 +121,8 @@ def weight_sweep(config: RunConfig, out: Path) -> Report:
                                   "each --hfc-weight", command("weight-sweep", config),
                   [*seeds_note(runs), "weight w multiplies every lambda_l = 1/C_l of Eq. 17; w = 0 "
                    "is plain BIM, w = 1 the paper's HFC; detectors fitted on BIM"],
-                  [Table(f"hfcbench, {seeds} (lower = better attack)", ["detector", "BIM", *[f"w={w:g}" for w in weights]],
+                  [Table(f"hfcbench, {seeds} (lower = better attack)",
+                         ["detector", "BIM", *[f"w={w:g}" for w in weights]],
                          rows, f"AUC with 95% intervals; n<{config.min_aes}: fewer AEs than the min-AE rule allows; "
                                "n AEs: fewest per seed.")],
                   records=[traced(r, hfc_weight=w) for w, g in found.items() for r in g])

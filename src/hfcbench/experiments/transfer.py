@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.metrics import auc, success_rate
 from ..benchmark.config import RunConfig
+from ..benchmark.metrics import auc, success_rate
 from ..benchmark.runner import Runner
 from ..errors import HfcbenchError
 from ..models import Features

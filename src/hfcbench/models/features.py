@@ -11,9 +11,9 @@ layers a caller asks for (``FeatureExtractor(model, maps=[...])``): a detector o
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -42,12 +42,12 @@ class Features:
     """
 
     logits: torch.Tensor
-    layers: "OrderedDict[str, torch.Tensor]"
+    layers: OrderedDict[str, torch.Tensor]
     labels: torch.Tensor | None = None
     head_weight: torch.Tensor | None = None
     head_bias: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
-    maps: "OrderedDict[str, torch.Tensor]" = field(default_factory=OrderedDict)
+    maps: OrderedDict[str, torch.Tensor] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.logits)
@@ -69,24 +69,24 @@ class Features:
         tensor = self.logits if name == "logits" else self.layers[name]
         return tensor.detach().cpu().double().numpy()
 
-    def subset(self, index) -> "Features":
+    def subset(self, index) -> Features:
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return Features(self.logits[index], OrderedDict((k, v[index]) for k, v in self.layers.items()),
                         None if self.labels is None else self.labels[index], self.head_weight, self.head_bias,
                         dict(self.meta), OrderedDict((k, v[index]) for k, v in self.maps.items()))
 
     @staticmethod
-    def concat(parts: Sequence["Features"]) -> "Features":
+    def concat(parts: Sequence[Features]) -> Features:
         if not parts:
             raise HfcbenchError("cannot concatenate an empty list of Features")
         first = parts[0]
-        labels = None if first.labels is None else torch.cat([p.labels for p in parts])
+        labels = None if first.labels is None else torch.cat([p.labels for p in parts if p.labels is not None])
         return Features(torch.cat([p.logits for p in parts]),
                         OrderedDict((k, torch.cat([p.layers[k] for p in parts])) for k in first.layers),
                         labels, first.head_weight, first.head_bias, dict(first.meta),
                         OrderedDict((k, torch.cat([p.maps[k] for p in parts])) for k in first.maps))
 
-    def to(self, dtype: torch.dtype) -> "Features":
+    def to(self, dtype: torch.dtype) -> Features:
         """The same features with every float tensor (logits, layers, maps, head) in ``dtype``,
         detached, on the CPU (how :meth:`Detector.score` evaluates a detector's ``torch_score``)."""
         def cast(t):
@@ -96,11 +96,11 @@ class Features:
                         cast(self.head_weight), cast(self.head_bias), dict(self.meta),
                         OrderedDict((k, cast(v)) for k, v in self.maps.items()))
 
-    def with_labels(self, labels: torch.Tensor | None) -> "Features":
+    def with_labels(self, labels: torch.Tensor | None) -> Features:
         return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta),
                         self.maps)
 
-    def check_finite(self, what: str = "features") -> "Features":
+    def check_finite(self, what: str = "features") -> Features:
         """Raise a clear error if any value is NaN or infinite (instead of a silent NaN AUC)."""
         for name, tensor in [("logits", self.logits), *self.layers.items(), *self.maps.items()]:
             bad = ~torch.isfinite(tensor)
@@ -119,7 +119,7 @@ class Features:
                 "meta": self.meta}
 
     @staticmethod
-    def from_state(state: dict) -> "Features":
+    def from_state(state: dict) -> Features:
         layers = OrderedDict((k, state["layers"][k]) for k in state["layer_order"])
         return Features(state["logits"], layers, state["labels"], state["head_weight"], state["head_bias"],
                         dict(state["meta"]))
@@ -138,9 +138,10 @@ def channel_mean(activation: torch.Tensor) -> torch.Tensor:
     return activation.sum(spatial) / float(np.prod(activation.shape[2:]))
 
 
-def _default_layers(model: nn.Module) -> "OrderedDict[str, nn.Module]":
-    if hasattr(model, "feature_modules"):
-        return OrderedDict(model.feature_modules())
+def _default_layers(model: nn.Module) -> OrderedDict[str, nn.Module]:
+    feature_modules = getattr(model, "feature_modules", None)
+    if callable(feature_modules):
+        return OrderedDict(feature_modules())
     relus = OrderedDict((n, m) for n, m in model.named_modules()
                         if isinstance(m, (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.LeakyReLU)))
     if not relus:

@@ -13,6 +13,9 @@ class Normalize(nn.Module):
     ``eps`` is in pixel units. ``mean``/``std`` are buffers, saved with the checkpoint.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: list[float], std: list[float], dims: int):
         super().__init__()
         shape = (1, len(mean)) + (1,) * dims

@@ -77,7 +77,7 @@ class ResNet(nn.Module):
                     max_pool(dims)(3, 2, 1)]
         self.stem = nn.Sequential(*stem)
         stages, cin = [], widths[0]
-        for i, (n, width) in enumerate(zip(blocks_per_stage, widths)):
+        for i, (n, width) in enumerate(zip(blocks_per_stage, widths, strict=True)):
             layers = []
             for j in range(n):
                 layers.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, dims))
@@ -87,12 +87,12 @@ class ResNet(nn.Module):
         self.pool = adaptive_avg_pool(dims)(1)
         self.fc = nn.Linear(cin, num_classes)
 
-    def feature_modules(self) -> "OrderedDict[str, nn.Module]":
+    def feature_modules(self) -> OrderedDict[str, nn.Module]:
         """Hooked activation layers, in forward order: ``stem``, ``stage1.block0``, ..., every block
         except the last (whose channel means equal the penultimate vector)."""
-        out = OrderedDict(stem=self.stem)
+        out: OrderedDict[str, nn.Module] = OrderedDict(stem=self.stem)
         for i, stage in enumerate(self.stages, start=1):
-            for j, block in enumerate(stage):
+            for j, block in enumerate(stage.children()):
                 out[f"stage{i}.block{j}"] = block
         out.popitem()
         return out
@@ -114,7 +114,8 @@ def _cifar(n: int, stem_stride: int = 1):
                       dims=dims, mean=mean, std=std, small_input=True, stem_stride=stem_stride)
 
     build.__doc__ = f"CIFAR-style ResNet-{6 * n + 2} (16/32/64 channels), 2-D or 3-D" + (
-        f", stride-{stem_stride} stem ({stem_stride ** 3}x fewer voxels after it on volumes)" if stem_stride > 1 else "")
+        f", stride-{stem_stride} stem ({stem_stride ** 3}x fewer voxels after it on volumes)"
+        if stem_stride > 1 else "")
     return build
 
 

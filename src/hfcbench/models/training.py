@@ -6,6 +6,7 @@ SGD with Nesterov momentum, cosine learning-rate decay, cross-entropy. Everythin
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..datasets import ImageDataset, Split
-from ..errors import InvalidParameterError
+from ..errors import HfcbenchError, InvalidParameterError
 from . import build_model
 from .features import eval_mode
 
@@ -34,10 +35,17 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InvalidParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise InvalidParameterError(f"lr must be > 0, got {self.lr}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+                    or (name == "lr" and value == 0):
+                raise InvalidParameterError(f"--{name.replace('_', '-')} must be a finite number "
+                                            f"{'> 0' if name == 'lr' else '>= 0'}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            raise InvalidParameterError(f"--seed must be a whole number in [0, 2^63), got {self.seed!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +68,8 @@ def augment_batch(x: torch.Tensor, *, hflip: bool, generator: torch.Generator) -
     offsets = torch.randint(0, 2 * pad + 1, (len(x), len(spatial)), generator=generator)
     out = torch.empty_like(x)
     for i, off in enumerate(offsets.tolist()):
-        out[i] = padded[(i, slice(None), *(slice(o, o + s) for o, s in zip(off, spatial)))]
+        window = [slice(o, o + s) for o, s in zip(off, spatial, strict=True)]
+        out[i] = padded[i][(slice(None), *window)]
     if hflip:
         flip = torch.rand(len(x), generator=generator) < 0.5
         out[flip] = out[flip].flip(-1)
@@ -97,7 +106,7 @@ def train_classifier(dataset: ImageDataset, arch: str, config: TrainConfig, *, d
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
     bar = tqdm(range(config.epochs), desc=f"train {arch} on {dataset.name}", disable=quiet)
-    for _ in bar:
+    for epoch in bar:
         model.train()
         order = torch.randperm(n, generator=generator)
         total_loss = 0.0
@@ -107,6 +116,9 @@ def train_classifier(dataset: ImageDataset, arch: str, config: TrainConfig, *, d
             if config.augment:
                 x = augment_batch(x, hflip=dataset.hflip, generator=generator)
             loss = F.cross_entropy(model(x.to(device)), y.to(device))
+            if not torch.isfinite(loss):
+                raise HfcbenchError(f"training {arch} on {dataset.name} diverged: the loss became {loss.item()} in "
+                                    f"epoch {epoch + 1} (lr {config.lr}); lower --lr. Nothing was cached.")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

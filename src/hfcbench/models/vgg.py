@@ -38,7 +38,7 @@ class VGG(nn.Module):
         self.pool = adaptive_avg_pool(dims)(1)
         self.fc = nn.Linear(cin, num_classes)
 
-    def feature_modules(self) -> "OrderedDict[str, nn.Module]":
+    def feature_modules(self) -> OrderedDict[str, nn.Module]:
         """The 13 convolutional ReLUs, named ``conv{block}_{index}`` as in the VGG paper."""
         return OrderedDict(self._relus)
 

@@ -43,20 +43,25 @@ def checkpoint_key(dataset: ImageDataset, arch: str, config: TrainConfig) -> str
 
 def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cache: Cache,
                   device: torch.device, quiet: bool = False) -> TrainedModel:
-    """The trained ``arch`` for ``dataset``: from ``cache`` when present, else trained and stored."""
+    """The trained ``arch`` for ``dataset``: from ``cache`` when present, else trained and stored
+    (by one process at a time: a second run on the same cache waits and reads the checkpoint). A
+    cached checkpoint whose weights do not fit the architecture is moved aside and retrained."""
     key = checkpoint_key(dataset, arch, config)
-    state = cache.load("checkpoints", key)
-    if state is not None:
-        mean, std = channel_stats(dataset.train.images)
-        model = build_model(arch, dataset.image_shape, dataset.num_classes, mean, std)
+    mean, std = channel_stats(dataset.train.images)
+    model = build_model(arch, dataset.image_shape, dataset.num_classes, mean, std)
+    trained_now: dict = {}
+
+    def train() -> dict:
+        fitted, summary = train_classifier(dataset, arch, config, device=device, quiet=quiet)
+        trained_now["model"] = fitted
+        return {"state_dict": {k: v.detach().cpu() for k, v in fitted.state_dict().items()}, "arch": arch,
+                "dataset": dataset.name, "config": config.as_dict(), "test_accuracy": accuracy(fitted, dataset.test),
+                "train_seconds": summary["train_seconds"]}
+
+    state = cache.get_or_compute("checkpoints", key, train, check=lambda s: model.load_state_dict(s["state_dict"]))
+    if "model" in trained_now:
+        model = trained_now["model"]
+    else:
         model.load_state_dict(state["state_dict"])
-        model.to(device).eval()
-        return TrainedModel(model, arch, key, state["test_accuracy"], state["train_seconds"], True)
-    model, summary = train_classifier(dataset, arch, config, device=device, quiet=quiet)
-    test_accuracy = accuracy(model, dataset.test)
-    cache.save("checkpoints", key, {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "arch": arch, "dataset": dataset.name, "config": config.as_dict(),
-        "test_accuracy": test_accuracy, "train_seconds": summary["train_seconds"],
-    })
-    return TrainedModel(model, arch, key, test_accuracy, summary["train_seconds"], False)
+    model.to(device).eval()
+    return TrainedModel(model, arch, key, state["test_accuracy"], state["train_seconds"], "model" not in trained_now)

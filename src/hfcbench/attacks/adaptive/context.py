@@ -32,8 +32,14 @@ class AttackContext:
         if self.reference.labels is None:
             raise HfcbenchError("AttackContext.reference needs labels (the true classes of the reference images)")
 
+    @property
+    def labels(self) -> torch.Tensor:
+        """(n,) the true classes of the reference images."""
+        assert self.reference.labels is not None  # checked in __post_init__
+        return self.reference.labels
+
     def rows_of(self, cls: int) -> torch.Tensor:
-        rows = (self.reference.labels == cls).nonzero().flatten()
+        rows = (self.labels == cls).nonzero().flatten()
         if len(rows) == 0:
             raise HfcbenchError(f"the attack's reference set has no image of target class {cls}")
         return rows

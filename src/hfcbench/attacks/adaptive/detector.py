@@ -55,8 +55,8 @@ class NotAdaptiveError(HfcbenchError):
 
 
 def attackable(detector) -> bool:
-    """Whether ``detector`` can be attacked adaptively (it has a ``torch_score`` method)."""
-    return callable(getattr(detector, "torch_score", None))
+    """Whether ``detector`` can be attacked adaptively (it has a ``torch_score`` of its own)."""
+    return bool(getattr(detector, "differentiable", False))
 
 
 def clean_spread(detector, reference) -> float:
@@ -90,7 +90,7 @@ class DetectorTerm(LossTerm):
         self.detector, self.scale, self.margin = detector, scale, margin
 
     @classmethod
-    def from_context(cls, context: AttackContext | None, *, seed: int = 0, **params) -> "DetectorTerm":
+    def from_context(cls, context: AttackContext | None, *, seed: int = 0, **params) -> DetectorTerm:
         context = require_context(context, cls.name)
         if context.detector is None:
             raise HfcbenchError(f"the detector-aware attack {cls.name!r} needs the fitted detector under evaluation: "
@@ -169,8 +169,10 @@ class Selective(DetectorTerm):
     """Descend the classification loss until the input is fooled, then the detector's score (Bryniarski et al.)."""
 
     name = "selective"
+    rule = "choose"
 
-    def choose(self, rest: torch.Tensor, term: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def choose(self, rest: torch.Tensor, term: torch.Tensor, logits: torch.Tensor,
+               target: torch.Tensor) -> torch.Tensor:
         """(N,) per input, ``g`` once fooled, ``f`` before: inputs do not interact, so one backward
         pass of this gives each input the gradient of the loss it follows."""
         return torch.where(fooled(logits, target, self.margin), term, rest)
@@ -180,6 +182,7 @@ class Orthogonal(DetectorTerm):
     """Selective steps, each gradient projected orthogonally to the other (Bryniarski et al.)."""
 
     name = "orthogonal"
+    rule = "combine"
 
     def combine(self, g_rest: torch.Tensor, g_term: torch.Tensor, logits: torch.Tensor,
                 target: torch.Tensor) -> torch.Tensor:

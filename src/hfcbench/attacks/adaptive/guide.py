@@ -6,7 +6,8 @@ target class, and nothing else is optimised:
     J = sum_l 1/D_l || f_l(x*) - f_l(g) ||^2     over every hooked layer and the penultimate layer
 
 The guide is a random training image of the target class (drawn per input from the seed and its
-index), or the one whose penultimate features are closest to the clean input's. (Sabour et al. use one layer; the paper's point is
+index), or the one whose penultimate features are closest to the clean input's. (Sabour et al. use one
+layer; the paper's point is
 that matching a guide in every layer is what the budget does not allow for medical images.)
 """
 

@@ -50,9 +50,9 @@ class HFCTerm(LossTerm):
 
     @classmethod
     def from_context(cls, context: AttackContext | None, *, n_components: int = 16, reg: float = 1e-3,
-                     seed: int = 0, scale: float = 1.0, **_) -> "HFCTerm":
+                     seed: int = 0, scale: float = 1.0, **_) -> HFCTerm:
         context = require_context(context, "hfc")
-        labels = context.reference.labels.numpy()
+        labels = context.labels.numpy()
         mixtures = {layer: fit_class_mixtures(context.layer(layer), labels, n_components, reg=reg, seed=seed,
                                               what=f"layer {layer!r}")
                     for layer in context.reference.layer_names}

@@ -23,7 +23,7 @@ class KDETerm(LossTerm):
     def __init__(self, context: AttackContext, *, lam: float = 1.0):
         self.lam = lam
         self.references, self.bandwidths = class_references(context.layer("penultimate"),
-                                                            context.reference.labels.numpy())
+                                                            context.labels.numpy())
 
     @classmethod
     def from_context(cls, context, *, lam: float = 1.0, **_):

@@ -1,0 +1,52 @@
+"""``hfcbench validate``: check a whole run configuration in seconds, computing nothing.
+
+Everything a run would refuse, refused now: the options (one schema), plugins (they are imported),
+every named dataset, model, detector and attack, the attack pairs ``--attacks`` expands to, the
+device, the output and cache folders (writable), and the data files (present, checksummed, and
+checked as the loader checks them). No classifier is trained and no attack is run.
+"""
+
+from __future__ import annotations
+
+from ..attacks import BASE_ATTACKS, is_base
+from ..datasets import load_dataset
+from ..detectors import DETECTORS
+from ..device import resolve_device
+from ..errors import InvalidParameterError
+from ..models import MODELS
+from ..paths import writable_dir
+from .config import RunConfig, attack_pairs
+
+
+def validate(config: RunConfig) -> list[str]:
+    """Lines describing what ``config`` would run; raises :class:`HfcbenchError` at the first problem."""
+    c = config.resolved()
+    detectors = DETECTORS.select(c.detectors)
+    for name in detectors:
+        DETECTORS.get(name)  # imports an entry-point plugin now, not after training
+    fit = [a.strip().lower() for a in c.fit_attacks.split(",") if a.strip()]
+    for name in fit:
+        if not is_base(name):
+            raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
+                                        f"{name!r} is not one")
+    pairs = attack_pairs(c.attacks, fit)
+    device = resolve_device(c.device)
+    out = writable_dir(c.out, "--out")
+    from ..cache import Cache
+
+    cache = writable_dir(Cache(c.cache_dir).root, "--cache-dir")
+    dataset = load_dataset(c.dataset, c.data_dir, download=False, quiet=True)
+    c = c.for_data(dataset.spatial_dims)
+    arch = c.model
+    assert arch is not None  # for_data names the model
+    MODELS.get(arch)
+    budget = "auto (searched after training)"
+    if isinstance(c.eps, float) and c.alpha is not None:
+        budget = f"{256 * c.eps:g}/256, alpha {256 * c.alpha:g}/256"
+    return [f"dataset {dataset.name}: {len(dataset.train)} train / {len(dataset.test)} test images of shape "
+            f"{dataset.image_shape}, {dataset.num_classes} classes",
+            f"model {arch}; device {device}; profile {c.profile}: eps {budget}, {c.steps} steps",
+            f"seeds {', '.join(map(str, c.seeds or [c.seed]))}",
+            f"detectors ({len(detectors)}): {', '.join(detectors)}",
+            f"attack pairs ({len(pairs)}): {', '.join(f'{a} -> {b}' for a, b in pairs)}",
+            f"writes to {out}; cache {cache}"]

@@ -1,0 +1,52 @@
+"""Folders hfcbench writes to, checked before any work, and the one-line answer to a full disk."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import HfcbenchError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def writable_dir(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a folder that exists (created with its parents if missing) and can be written;
+    otherwise an error that names ``option``, the path and why, before any work is done."""
+    path = Path(path).expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            raise HfcbenchError(f"{option} {path} is a file, not a folder; give a folder (it is created if missing)")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hfcbench-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = {errno.ENAMETOOLONG: "a part of the path is too long", errno.EROFS: "the file system is read-only",
+                  errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                  errno.ENOTDIR: "a part of the path is a file, not a folder"}.get(exc.errno, exc.strerror or str(exc))
+        if exc.errno in DISK_FULL:
+            reason = "the disk is full"
+        raise HfcbenchError(f"{option} {path} cannot be written: {reason}; give a writable folder") from None
+    return path
+
+
+def disk_full(path: str | os.PathLike) -> HfcbenchError:
+    """The error for a write to ``path`` that ran out of space (what was written before is intact)."""
+    try:
+        free = f"{shutil.disk_usage(Path(path).parent).free / 2 ** 20:.1f} MB free"
+    except OSError:
+        free = "no space"
+    return HfcbenchError(f"the disk is full ({free}) while writing {path}; free some space or point --out/--cache-dir "
+                         "elsewhere, then run again: everything written before is intact and is reused")
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for lack of space (an ``OSError``, or torch.save's
+    ``RuntimeError`` from its zip writer, which reports a short write as an 'unexpected pos')."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL
+    return isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "file write failed" in str(exc))
