@@ -72,30 +72,64 @@ def register_plugin(spec: str) -> str:
     raise HfcbenchError(f"--plugin {spec}: {obj!r} is neither a hfcbench Detector nor an Attack subclass")
 
 
+def _model_and_data(args):
+    """The dataset and :class:`ModelChoice` that ``train`` and ``layers`` are given, checked by the
+    run schema (one set of rules for every command)."""
+    from dataclasses import replace
+
+    from .benchmark.config import RunConfig
+    from .datasets import load_dataset
+
+    keys = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std")
+    config = RunConfig(**{k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    dataset = load_dataset(config.dataset, args.data_dir, quiet=args.quiet, image_size=config.image_size,
+                           window=config.window)
+    from .models import DEFAULT_MODEL
+
+    config = replace(config, model=config.model or DEFAULT_MODEL[dataset.spatial_dims])
+    return dataset, config.model_choice()
+
+
 def _cmd_train(args) -> int:
     from .cache import Cache
-    from .datasets import load_dataset
     from .device import resolve_device
-    from .models import DEFAULT_MODEL
     from .models.training import TrainConfig
-    from .models.zoo import load_or_train
+    from .models.zoo import load_classifier
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     cache = Cache(args.cache_dir, enabled=not args.no_cache)
     writable_dir(cache.root, "--cache-dir")
-    dataset = load_dataset(args.dataset, args.data_dir, quiet=args.quiet)
-    arch = args.model or DEFAULT_MODEL[dataset.spatial_dims]
-    trained = load_or_train(dataset, arch, config, cache=cache,
-                            device=resolve_device(args.device), quiet=args.quiet)
-    source = "cached checkpoint" if trained.from_cache else "trained now"
-    print(f"{arch} on {dataset.name}: test accuracy {trained.test_accuracy:.4f} "
+    dataset, choice = _model_and_data(args)
+    trained = load_classifier(dataset, choice, config, cache=cache, device=resolve_device(args.device),
+                              quiet=args.quiet)
+    source = ("your checkpoint, nothing trained" if trained.checkpoint_sha256 else
+              "cached checkpoint" if trained.from_cache else "trained now")
+    print(f"{choice.name} on {dataset.name}: test accuracy {trained.test_accuracy:.4f} "
           f"(training took {trained.train_seconds:.0f} s; {source}; key {trained.key})")
     return 0
 
 
-RUN_KEYS = ("dataset", "model", "detectors", "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs",
-            "limit", "gmm_components", "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out",
-            "data_dir", "cache_dir")
+def _cmd_layers(args) -> int:
+    from tabulate import tabulate
+
+    from .models.own import describe_layers
+    from .models.zoo import PROBE_IMAGES, user_model
+
+    dataset, choice = _model_and_data(args)
+    selected = user_model(dataset, choice)
+    probe = dataset.train.images[:PROBE_IMAGES]
+    rows = [(name, kind, shape, calls, "hooked" if hooked else "")
+            for name, kind, shape, calls, hooked in describe_layers(selected.model, probe, selected.layers)]
+    print(tabulate(rows, headers=["module", "type", "output shape", "calls", ""]))
+    print(f"hooked ({'--layers ' + choice.layers if choice.layers else 'default'}): {', '.join(selected.layers)}; "
+          f"head (the penultimate vector is its input): {selected.head}; inputs {tuple(probe.shape[1:])} in [0, 1]"
+          + (f", normalised with mean {list(choice.mean)} and std {list(choice.std or ())}" if choice.mean else ""))
+    return 0
+
+
+RUN_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std", "detectors",
+            "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs", "limit", "gmm_components",
+            "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out", "data_dir", "cache_dir")
 
 
 def _run_config(args):
@@ -132,6 +166,32 @@ def _seeds(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers such as 0,1,2") from None
+
+
+def _floats(text: str) -> list[float]:
+    """``"0.485,0.456,0.406"`` -> a list of floats (``--mean``, ``--std``)."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of numbers such as 0.5,0.5,0.5") from None
+
+
+def _add_model_options(p: argparse.ArgumentParser, *, default_dataset: str | None = None) -> None:
+    """The dataset and classifier options every command that loads a model shares."""
+    p.add_argument("--dataset", default=default_dataset,
+                   help="a registered dataset (hfcbench list datasets) or imagefolder:PATH (one folder per class)")
+    p.add_argument("--image-size", dest="image_size", type=int,
+                   help="imagefolder: pixels per axis images and volumes are resized to (default 64)")
+    p.add_argument("--window", help="imagefolder: LOW,HIGH that float TIFF, DICOM and NIfTI values are clipped to and "
+                                    "scaled by, e.g. -1000,400 (default: DICOM's own window, else per-image min-max)")
+    p.add_argument("--model", help="a model name (hfcbench list models; default resnet20 for 2-D, resnet8_3d for "
+                                   "3-D) or module:factory returning an nn.Module")
+    p.add_argument("--checkpoint", help="the model's trained weights (a state dict); nothing is trained")
+    p.add_argument("--layers", help="modules to hook, names or globs, e.g. layer1.*,layer4.1 "
+                                    "(default: residual blocks or stages; hfcbench layers lists them)")
+    p.add_argument("--head", help="the final nn.Linear (default: the model's classifier, else its last Linear)")
+    p.add_argument("--mean", type=_floats, help="per-channel mean your model expects: prepends (x - mean) / std")
+    p.add_argument("--std", type=_floats, help="per-channel std, with --mean")
 
 
 def _cmd_run(args) -> int:
@@ -255,8 +315,7 @@ def _cmd_check(args) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``experiment`` share (the keys of ``RunConfig``)."""
-    p.add_argument("--dataset")
-    p.add_argument("--model")
+    _add_model_options(p)
     p.add_argument("--detectors", help="'all', a comma list or globs (default all)")
     p.add_argument("--attacks", help="evaluated attacks: hfc, random, closest, kde, lid, joint, selective, "
                                      "orthogonal, b+hfc, or all "
@@ -301,14 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("train", help="train (or load the cached) classifier for a dataset")
-    p.add_argument("--dataset", default="pneumoniamnist")
-    p.add_argument("--model", help="architecture (default: resnet20 for 2-D, resnet8_3d for 3-D)")
+    _add_model_options(p, default_dataset="pneumoniamnist")
     defaults = TrainConfig()
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     _add_common(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("layers", help="list a model's modules with their output shapes, and which are hooked")
+    _add_model_options(p, default_dataset="pneumoniamnist")
+    _add_common(p)
+    p.set_defaults(func=_cmd_layers)
 
     p = sub.add_parser("run", help="attack, fit and score every detector; print leaderboards")
     _add_run_options(p)

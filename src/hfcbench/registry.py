@@ -17,6 +17,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -27,7 +29,9 @@ T = TypeVar("T")
 
 
 def import_object(spec: str) -> Any:
-    """Import ``"package.module:Attribute"`` and return the attribute.
+    """Import ``"package.module:Attribute"`` and return the attribute. The current folder is on
+    the import path, last (as ``python -m`` and uvicorn do): a module beside the user is found,
+    and never shadows an installed one.
 
     Raises:
         HfcbenchError: the spec is malformed, the module cannot be imported or lacks the attribute.
@@ -35,6 +39,8 @@ def import_object(spec: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise HfcbenchError(f"plugin {spec!r} must have the form 'module:Attribute', e.g. 'mypkg.det:MyDetector'")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -63,10 +63,32 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: value is None or check(value)
 
 
+def _numbers(value, positive: bool = False) -> bool:
+    return (isinstance(value, list) and bool(value) and all(_number(x) for x in value)
+            and (not positive or all(x > 0 for x in value)))
+
+
+def _window(value) -> bool:
+    from ..datasets.imagefolder import parse_window
+    from ..errors import DataError
+
+    try:
+        return isinstance(value, str) and parse_window(value) is not None
+    except DataError:
+        return False
+
+
 # option -> (check, what is allowed)
 SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": (_text, "a dataset name (hfcbench list datasets) or imagefolder:PATH"),
-    "model": (_optional(_text), "a model name (hfcbench list models)"),
+    "model": (_optional(_text), "a model name (hfcbench list models) or module:factory"),
+    "checkpoint": (_optional(_text), "a state-dict file of the model's trained weights"),
+    "layers": (_optional(_text), "a comma list of module names or globs, e.g. layer1.*,layer4.1"),
+    "head": (_optional(_text), "the name of the model's final nn.Linear"),
+    "mean": (_optional(_numbers), "one number per channel, e.g. 0.485,0.456,0.406"),
+    "std": (_optional(lambda v: _numbers(v, positive=True)), "one number > 0 per channel, e.g. 0.229,0.224,0.225"),
+    "image_size": (_optional(lambda v: _whole(v, 8, 1024)), "a whole number in [8, 1024] (pixels per axis)"),
+    "window": (_optional(_window), "LOW,HIGH with LOW < HIGH, e.g. -1000,400"),
     "detectors": (_text, "'all', a comma list or globs of detector names"),
     "attacks": (_text, "'all' or a comma list of attacks, e.g. hfc,closest"),
     "fit_attacks": (_text, "a comma list of base attacks, e.g. bim,pgd"),
@@ -115,7 +137,14 @@ class RunConfig:
     """Every parameter of a run; all of it goes into each record and into the cache keys."""
 
     dataset: str = "pneumoniamnist"
+    image_size: int | None = None
+    window: str | None = None
     model: str | None = None
+    checkpoint: str | None = None
+    layers: str | None = None
+    head: str | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
     detectors: str = "all"
     attacks: str = "hfc,closest"
     fit_attacks: str = "bim,pgd,mim,tim,cw"
@@ -152,12 +181,17 @@ class RunConfig:
                     raise InvalidParameterError(f"{option_name(key)}: {exc}") from None
             elif isinstance(value, str):
                 self.eps = "auto"
-        if isinstance(self.seeds, tuple):
-            self.seeds = list(self.seeds)
+        for key in ("seeds", "mean", "std"):
+            if isinstance(getattr(self, key), tuple):
+                setattr(self, key, list(getattr(self, key)))
         for item in fields(self):
             check_option(item.name, getattr(self, item.name))
+        if (self.mean is None) != (self.std is None) or (self.mean and len(self.mean) != len(self.std or [])):
+            raise InvalidParameterError(f"--mean and --std go together, one value per channel each; got mean "
+                                        f"{self.mean} and std {self.std}")
         self.dataset = normalised_dataset(self.dataset)
-        self.model = None if self.model is None else self.model.strip().lower()
+        if self.model is not None:  # a registry name is case-insensitive; module:factory is Python
+            self.model = self.model.strip() if ":" in self.model else self.model.strip().lower()
 
     def resolved(self) -> RunConfig:
         """Profile defaults filled in for every parameter left unset; with ``eps="auto"`` the
@@ -187,6 +221,23 @@ class RunConfig:
         from ..models import DEFAULT_MODEL
 
         return replace(config, model=config.model or DEFAULT_MODEL[spatial_dims])
+
+    def on_dataset(self, name: str) -> RunConfig:
+        """This run on another registered dataset (an experiment's comparison set): a zoo model
+        kept, else the default for that data; none of the user's model or image options."""
+        from ..models import ZOO
+
+        return replace(self, dataset=name, model=self.model if self.model in ZOO else None, checkpoint=None,
+                       layers=None, head=None, mean=None, std=None, image_size=None, window=None)
+
+    def model_choice(self):
+        """The :class:`~hfcbench.models.own.ModelChoice` of this run (``model`` must be named:
+        :meth:`for_data`)."""
+        from ..models.own import ModelChoice
+
+        assert self.model is not None
+        mean, std = (None if v is None else tuple(v) for v in (self.mean, self.std))
+        return ModelChoice(self.model, self.checkpoint, self.layers, self.head, mean, std)
 
     def per_seed(self) -> list[RunConfig]:
         """One configuration per seed of ``seeds`` (``[seed]`` when empty), each a whole protocol:

@@ -40,10 +40,11 @@ def protocol_split(model: torch.nn.Module, test: Split, *, seed: int, limit: int
     correct = (predict(model, test.images[pool]) == test.labels[pool]).numpy()
     kept = pool[correct]
     if len(kept) < 10:
-        raise HfcbenchError(f"only {len(kept)} correctly classified test images remain (of {len(pool)}); "
-                            "raise --limit or train the classifier longer")
+        raise HfcbenchError(f"only {len(kept)} correctly classified test images remain (of {len(pool)}); raise "
+                            "--limit, train the classifier longer, or check the --checkpoint and its --mean/--std")
     if len(np.unique(labels[kept])) < 2:
         raise HfcbenchError(f"the classifier is right only on class {int(labels[kept][0])} ({len(kept)} of "
-                            f"{len(pool)} test images); train it longer (--epochs)")
+                            f"{len(pool)} test images); train it longer (--epochs), or check the --checkpoint and its "
+                            "--mean/--std")
     first, second = stratified_split(labels[kept], train_fraction, seed)
     return ProtocolSplit(kept[first], kept[second], len(pool), int((~correct).sum()))

@@ -15,7 +15,8 @@ successful AE).
 
 A record's key is its cell (:data:`KEY_FIELDS`) *and* the settings that change its numbers
 (:data:`SETTING_FIELDS`, read from ``params``): merging two runs of one cell under another budget,
-M, HFC weight or noise setting keeps both, never one silently.
+M, HFC weight, noise setting, checkpoint (its SHA-256), hooked layers or image size keeps both,
+never one silently.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from ..errors import HfcbenchError
 from ..paths import disk_full, out_of_space
 
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
-SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy")
+SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy",
+                  "checkpoint_sha256", "layers", "image_size", "window")
 
 
 def settings(record: dict) -> tuple:

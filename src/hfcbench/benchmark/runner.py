@@ -37,7 +37,7 @@ from ..gmm import GaussianMixture
 from ..isa import describe as describe_platform
 from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
-from ..models.zoo import load_or_train
+from ..models.zoo import load_classifier
 from ..paths import writable_dir
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .config import RunConfig, attack_pairs, worst_case_groups
@@ -89,12 +89,15 @@ class Runner:
                 raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
                                             f"{name!r} is not one")
         self.pairs = attack_pairs(c.attacks, fit)
-        self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet)
+        self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet, image_size=c.image_size,
+                                               window=c.window)
+        if not c.quiet and self.dataset.note:
+            print(f"data: {self.dataset.name}: {self.dataset.note}")
         self.config = c = c.for_data(self.dataset.spatial_dims)
         assert c.model is not None and c.epochs is not None  # for_data and the profile fill them
         self.arch: str = c.model
-        self.trained = load_or_train(self.dataset, self.arch, TrainConfig(epochs=c.epochs, seed=c.seed),
-                                     cache=self.cache, device=self.device, quiet=c.quiet)
+        self.trained = load_classifier(self.dataset, c.model_choice(), TrainConfig(epochs=c.epochs, seed=c.seed),
+                                       cache=self.cache, device=self.device, quiet=c.quiet)
         self.model = self.trained.model
         self.extractor = FeatureExtractor(self.model)
         self.split = protocol_split(self.model, self.dataset.test, seed=c.seed, limit=c.limit)
@@ -358,7 +361,9 @@ class Runner:
                 if results_path.exists() else {})
         params = {k: v for k, v in asdict(c).items()
                   if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes")}
-        params.update(arch=self.arch, pool_size=self.split.pool_size, misclassified=self.split.misclassified,
+        params.update(arch=self.arch, checkpoint_sha256=self.trained.checkpoint_sha256,
+                      hooked_layers=self.extractor.layer_names[:-1], pool_size=self.split.pool_size,
+                      misclassified=self.split.misclassified,
                       adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
                       test_accuracy=self.trained.test_accuracy,
                       eps_search=None if self.budget_search is None else as_state(self.budget_search))

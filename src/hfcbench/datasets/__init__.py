@@ -7,6 +7,7 @@ returns an :class:`ImageDataset`. ``imagefolder:PATH`` loads a user's folder.
 
 from __future__ import annotations
 
+from ..errors import InvalidParameterError
 from ..registry import Registry
 from .base import ImageDataset, Split
 
@@ -25,13 +26,18 @@ IMAGEFOLDER_PREFIX = "imagefolder:"
 
 
 def load_dataset(name: str, data_dir=None, *, download: bool = True, quiet: bool = False,
-                 image_size: int = 64) -> ImageDataset:
-    """Load a registered dataset, or ``imagefolder:PATH`` (images resized to ``image_size``)."""
+                 image_size: int | None = None, window: str | None = None) -> ImageDataset:
+    """Load a registered dataset, or ``imagefolder:PATH``: its images resized to ``image_size`` per
+    axis (default 64) and float data scaled by ``window`` ``"LOW,HIGH"`` (see ``imagefolder``)."""
     if name.startswith(IMAGEFOLDER_PREFIX):
         from .imagefolder import load_image_folder
 
-        return load_image_folder(name[len(IMAGEFOLDER_PREFIX):], size=image_size, name=name)
+        return load_image_folder(name[len(IMAGEFOLDER_PREFIX):], size=image_size, window=window, name=name)
     key = name.strip().lower()
+    for flag, value in (("--image-size", image_size), ("--window", window)):
+        if value is not None:
+            raise InvalidParameterError(f"{flag} applies to imagefolder:PATH datasets; {key} has fixed images "
+                                        "(its 64-pixel versions are separate names, e.g. adrenalmnist3d_64)")
     return DATASETS.get(key).load(key, data_dir, download=download, quiet=quiet)
 
 

@@ -1,9 +1,18 @@
-"""A user's own images: ``imagefolder:PATH`` with one sub-folder per class.
+"""A user's own images: ``imagefolder:PATH``, one sub-folder per class.
 
-Every image is read with Pillow, converted to grey (``L``) unless some image is colour (then
-all become ``RGB``), resized to ``size`` x ``size`` and scaled to [0, 1]. Classes are the
-sub-folder names in sorted order. The images are split 80% train / 20% test, stratified,
-seed 0 (the paper's Train/Test rule, Sec. V-A).
+Files are read by :mod:`hfcbench.datasets.readers` (PNG, JPEG, BMP, TIFF of 8 or 16 bits or
+float; DICOM; NIfTI volumes) into [0, 1] by a fixed rule per kind of file, then resized to
+``size`` per spatial axis (bilinear for images, trilinear for volumes). Classes are the
+sub-folder names in sorted order. Two layouts:
+
+* ``PATH/train/<class>/...`` and ``PATH/test/<class>/...``: the user's own split, used as given;
+* ``PATH/<class>/...``: split 80% train / 20% test, stratified, seed 0 (the paper's Train/Test
+  rule, Sec. V-A); the dataset's note says which layout was read.
+
+Refused with the file or folder named: a class folder without images (first, middle or last),
+a file of an unsupported type, a file that cannot be read or holds NaN/inf, and a folder mixing
+2-D images with 3-D volumes. Grey and colour images together are all made RGB (grey repeated),
+and an alpha channel is dropped. Hidden files (``.DS_Store``...) are ignored.
 """
 
 from __future__ import annotations
@@ -13,48 +22,109 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import DataError
 from .base import ImageDataset, Split
+from .readers import DICOM, NIFTI, PICTURES, read_image, readable, suffix
 from .splits import stratified_split
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+DEFAULT_SIZE = 64
+SPLIT_FOLDERS = ("train", "test")
 
 
-def load_image_folder(root: str | Path, *, size: int = 64, name: str | None = None) -> ImageDataset:
-    from PIL import Image, UnidentifiedImageError
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    """``"LOW,HIGH"`` (``--window``) -> (low, high) with low < high; None stays None."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in str(text).split(","))
+    except ValueError:
+        raise DataError(f"--window must be LOW,HIGH such as -1000,400, got {text!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise DataError(f"--window must be two finite numbers LOW < HIGH, got {text!r}")
+    return low, high
 
+
+def _class_files(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The sorted class names of ``folder`` and every (file, class index), refusing what cannot be read."""
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = []
+    for index, cls in enumerate(classes):
+        entries = sorted(p for p in (folder / cls).iterdir() if not p.name.startswith("."))
+        unsupported = [p for p in entries if p.is_file() and not readable(p)]
+        if unsupported:
+            kinds = ", ".join(sorted(PICTURES | DICOM | NIFTI))
+            raise DataError(f"imagefolder: {unsupported[0]} is not a supported image file ({kinds}); "
+                            "move it out of the class folder")
+        images = [p for p in entries if p.is_file()]
+        if not images:
+            raise DataError(f"imagefolder: the class folder {folder / cls} holds no images; remove it or add images")
+        files += [(p, index) for p in images]
+    return classes, files
+
+
+def _resized(values: np.ndarray, size: int) -> np.ndarray:
+    """(C, *spatial) -> (C, size, ...) by bilinear (2-D) or trilinear (3-D) interpolation."""
+    x = torch.from_numpy(np.ascontiguousarray(values))[None]
+    mode = "bilinear" if values.ndim == 3 else "trilinear"
+    return F.interpolate(x, size=(size,) * (values.ndim - 1), mode=mode, align_corners=False)[0].numpy()
+
+
+def _read_all(files: list[tuple[Path, int]], size: int, window, digest) -> np.ndarray:
+    """(N, C, *spatial) float32 in [0, 1] of every file, resized; grey made RGB if any is colour."""
+    arrays, first = [], None
+    for path, _ in files:
+        values = read_image(path, window)
+        if first is None:
+            first = (path, values.ndim)
+        elif values.ndim != first[1]:
+            kinds = {3: "a 2-D image", 4: "a 3-D volume"}
+            raise DataError(f"imagefolder: {path} is {kinds[values.ndim]} but {first[0]} is {kinds[first[1]]}; "
+                            "give one kind per dataset")
+        arrays.append(_resized(values, size))
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    if any(a.shape[0] == 3 for a in arrays):  # grey with colour: all RGB
+        arrays = [np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a for a in arrays]
+    return np.clip(np.stack(arrays), 0.0, 1.0).astype(np.float32)
+
+
+def load_image_folder(root: str | Path, *, size: int | None = None, window: str | None = None,
+                      name: str | None = None) -> ImageDataset:
+    """The dataset in ``root`` (see the module docstring), images resized to ``size`` per axis."""
+    size = DEFAULT_SIZE if size is None else size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise DataError(f"--image-size must be a whole number >= 8, got {size!r}")
+    bounds = parse_window(window)
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"imagefolder: {root} is not a directory; expected one sub-folder of images per class")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    files = [(f, c) for c, cls in enumerate(classes) for f in sorted((root / cls).iterdir())
-             if f.suffix.lower() in EXTENSIONS]
-    if len(classes) < 2 or not files:
-        raise DataError(f"imagefolder: {root} needs at least two class sub-folders holding images "
-                        f"({', '.join(sorted(EXTENSIONS))}); found classes {classes} and {len(files)} images")
-    digest = hashlib.sha256(f"size={size}".encode())
-    pictures = []
-    for path, _ in files:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                pictures.append(img.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"imagefolder: cannot read {path} as an image ({exc}); remove or replace it") from exc
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    mode = "RGB" if any(p.mode not in ("L", "I", "I;16", "F", "1", "LA") for p in pictures) else "L"
-    arrays = [np.asarray(p.convert(mode).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-              for p in pictures]
-    images = np.stack(arrays)
-    images = images[:, None] if mode == "L" else images.transpose(0, 3, 1, 2)
-    labels = np.array([c for _, c in files], dtype=np.int64)
-    if np.bincount(labels).min() < 2:
-        raise DataError(f"imagefolder: every class needs at least 2 images to split train/test; counts "
-                        f"{dict(zip(classes, np.bincount(labels).tolist(), strict=True))}")
-    train_idx, test_idx = stratified_split(labels, 0.8, seed=0)
-    x, y = torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
-    return ImageDataset(name=name or f"imagefolder:{root}", train=Split(x[train_idx], y[train_idx]),
-                        test=Split(x[test_idx], y[test_idx]), class_names=tuple(classes),
-                        fingerprint=f"imagefolder-{digest.hexdigest()}", note=f"user images from {root}")
+        raise DataError(f"imagefolder: {root} is not a folder; expected one sub-folder of images per class")
+    digest = hashlib.sha256(f"size={size};window={bounds}".encode())
+    given = [root / part for part in SPLIT_FOLDERS]
+    if all(p.is_dir() for p in given):
+        (classes, train_files), (test_classes, test_files) = (_class_files(p) for p in given)
+        if test_classes != classes:
+            raise DataError(f"imagefolder: {root}/train has classes {classes} but {root}/test has {test_classes}")
+        parts = {"train": train_files, "test": test_files}
+        how = "its own train/ and test/ folders"
+    else:
+        classes, files = _class_files(root)
+        classes_of = np.array([c for _, c in files], dtype=np.int64)
+        counts = np.bincount(classes_of, minlength=len(classes))
+        if len(classes) < 2 or counts.min() < 3:  # 3 images: 2 to train on, 1 to test (80/20 rounded)
+            raise DataError(f"imagefolder: {root} needs at least two class folders of at least 3 images each for "
+                            f"its 80/20 split (or train/ and test/ folders); found "
+                            f"{dict(zip(classes, counts.tolist(), strict=True))}")
+        first, second = stratified_split(classes_of, 0.8, seed=0)
+        parts = {"train": [files[i] for i in first], "test": [files[i] for i in second]}
+        how = "an 80/20 stratified split (seed 0)"
+    every = parts["train"] + parts["test"]
+    images = torch.from_numpy(_read_all(every, size, bounds, digest))
+    labels = torch.tensor([c for _, c in every], dtype=torch.long)
+    n_train = len(parts["train"])
+    splits = {"train": Split(images[:n_train], labels[:n_train]), "test": Split(images[n_train:], labels[n_train:])}
+    kinds = sorted({suffix(p) for p, _ in parts["train"]})
+    return ImageDataset(name=name or f"imagefolder:{root}", train=splits["train"], test=splits["test"],
+                        class_names=tuple(classes), fingerprint=f"imagefolder-{digest.hexdigest()}",
+                        note=f"user images from {root} ({', '.join(kinds)}; {how}; resized to {size} per axis)")

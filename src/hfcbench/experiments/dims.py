@@ -35,15 +35,20 @@ def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> dict:
 
 def dims(config: RunConfig, out: Path) -> Report:
     """Fig. 9: BIM success over budgets, 3-D volumes against 2-D images and pooled volumes."""
-    given = load_dataset(config.dataset, config.data_dir, quiet=True)
+    given = load_dataset(config.dataset, config.data_dir, quiet=True, image_size=config.image_size,
+                         window=config.window)
     is_3d = given.spatial_dims == 3
     volumes = given if is_3d else load_dataset(VOLUMES, config.data_dir, quiet=True)
     image_set = IMAGES if is_3d else config.dataset
-    runs = {}
-    for dataset in (volumes, downsample(volumes, 2)):  # model None: the profile's default for the dims
-        runs[dataset.name] = Runner(replace(config, dataset=dataset.name, model=config.model if is_3d else None,
-                                            eps=1 / 256), dataset=dataset)
-    runs[image_set] = Runner(replace(config, dataset=image_set, model=None if is_3d else config.model, eps=1 / 256),
+    # the given set keeps the user's model; the pooled volumes get it trained afresh (no checkpoint
+    # fits another input size); a registered set of the other dims gets the zoo's default for them
+    volume_config = replace(config, eps=1 / 256) if is_3d else replace(config.on_dataset(VOLUMES), model=None,
+                                                                        eps=1 / 256)
+    runs = {volumes.name: Runner(volume_config, dataset=volumes)}
+    pooled = downsample(volumes, 2)
+    runs[pooled.name] = Runner(replace(volume_config, dataset=pooled.name, checkpoint=None), dataset=pooled)
+    runs[image_set] = Runner(replace(config.on_dataset(IMAGES), model=None, eps=1 / 256) if is_3d else
+                             replace(config, eps=1 / 256),
                              dataset=None if is_3d else given)
     rates = {name: success_over_budgets(run) for name, run in runs.items()}
     rows = [[f"{b:g}/256", *[pct(rates[name][b]) for name in runs]] for b in DIMS_BUDGETS]

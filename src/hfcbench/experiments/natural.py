@@ -21,7 +21,8 @@ def natural_vs_medical(config: RunConfig, out: Path) -> Report:
     settings = [(NATURAL, eps / 256) for eps in NATURAL_BUDGETS] + [(config.dataset, config.eps)]
     rows, found, notes = [], [], []
     for dataset, eps in settings:
-        run = runner(config, dataset=dataset, eps=eps, attacks="hfc", fit_attacks="bim", detectors=detectors)
+        given = config if dataset == config.dataset else config.on_dataset(dataset)
+        run = runner(given, eps=eps, attacks="hfc", fit_attacks="bim", detectors=detectors)
         group = records(run, out, f"natural-vs-medical-{dataset}-{256 * run.config.eps:g}")
         budget = f"{256 * run.config.eps:g}/256"
         cell = {r["detector"]: r["metrics"] for r in group}

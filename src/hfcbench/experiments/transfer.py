@@ -1,7 +1,9 @@
 """``semi-white-box`` (paper Sec. V-E, Table IV): the attacker knows only the architecture.
 
 A substitute classifier of the same architecture is trained on the same data with another seed
-(other initial weights and batch order), with its own HFC mixtures. BIM and BIM+HFC AEs are
+(other initial weights and batch order), with its own HFC mixtures (a victim given by its
+``--checkpoint`` gets a substitute trained from its factory: the attacker knows the architecture,
+not the weights). BIM and BIM+HFC AEs are
 crafted on the substitute for the victim's AdvTest images and handed to the victim: Adv. Acc is
 the share the *victim* classifies as the target, and the victim's detectors (fitted on the
 victim's own BIM AEs) score the successful ones.
@@ -45,7 +47,7 @@ def transferred(victim: Runner, substitute: Runner, spec: str) -> tuple[Features
 def semi_white_box(config: RunConfig, out: Path) -> Report:
     """Table IV: BIM and BIM+HFC crafted on a substitute model, scored on the victim."""
     victim = runner(config, detectors=config.detectors if config.detectors != "all" else TRANSFER_DETECTORS)
-    substitute = Runner(replace(victim.config, seed=config.seed + 1), dataset=victim.dataset)
+    substitute = Runner(replace(victim.config, seed=config.seed + 1, checkpoint=None), dataset=victim.dataset)
     rows, records = [], []
     for spec in ("bim", "bim+hfc"):
         feats, images, success = transferred(victim, substitute, spec)

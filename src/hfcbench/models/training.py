@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -92,11 +93,17 @@ def predict(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 5
 
 
 def train_classifier(dataset: ImageDataset, arch: str, config: TrainConfig, *, device: torch.device,
-                     quiet: bool = False) -> tuple[torch.nn.Module, dict]:
-    """Train ``arch`` on ``dataset.train``; returns the model (eval mode) and a summary dict."""
+                     quiet: bool = False, build: Callable[[], torch.nn.Module] | None = None
+                     ) -> tuple[torch.nn.Module, dict]:
+    """Train ``arch`` on ``dataset.train``; returns the model (eval mode) and a summary dict.
+    ``build`` makes the untrained model instead of the zoo (a user's model); it is called after
+    the seed is set, so the initial weights follow ``config.seed`` too."""
     torch.manual_seed(config.seed)
-    mean, std = channel_stats(dataset.train.images)
-    model = build_model(arch, dataset.image_shape, dataset.num_classes, mean, std).to(device)
+    if build is None:
+        mean, std = channel_stats(dataset.train.images)
+        model = build_model(arch, dataset.image_shape, dataset.num_classes, mean, std).to(device)
+    else:
+        model = build().to(device)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
     n = len(dataset.train)

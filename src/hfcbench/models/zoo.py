@@ -1,10 +1,12 @@
-"""Trained classifiers on demand: load the cached checkpoint, or train and cache it.
+"""Trained classifiers on demand: load the cached checkpoint, or train and cache it; or the user's
+own model with its checkpoint (:func:`load_classifier`, rules in :mod:`hfcbench.models.own`).
 
 The checkpoint key hashes the dataset fingerprint, the architecture, every training
 hyper-parameter, the seed, the hfcbench version and the source of the code that shapes the
-trained weights (:data:`CHECKPOINT_CODE`: architectures, training, datasets). Feature extraction
-(``models/features.py``) is not in it: it enters the keys of what is computed from a checkpoint.
-A checkpoint is a dict of tensors and plain values, loaded with ``torch.load(weights_only=True)``.
+trained weights (:data:`CHECKPOINT_CODE`: architectures, training, datasets, the wrapper of a
+user's model). Feature extraction (``models/features.py``) is not in it: it enters the keys of
+what is computed from a checkpoint. A checkpoint is a dict of tensors and plain values, loaded
+with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,24 @@ import torch
 
 from ..cache import Cache, content_key, source_fingerprint
 from ..datasets import ImageDataset
-from . import build_model
+from ..errors import HfcbenchError, InvalidParameterError
+from . import ZOO, build_model
+from .own import (
+    ModelChoice,
+    SelectedLayers,
+    call_factory,
+    check_hookable,
+    choose_head,
+    choose_layers,
+    code_digest,
+    distinct_layers,
+    factory,
+    file_digest,
+    load_checkpoint,
+)
 from .training import TrainConfig, accuracy, channel_stats, train_classifier
+
+PROBE_IMAGES = 8  # training images a user's model is first run on (shapes, layers to drop)
 
 
 @dataclass
@@ -29,11 +47,12 @@ class TrainedModel:
     test_accuracy: float
     train_seconds: float
     from_cache: bool
+    checkpoint_sha256: str | None = None  # the user's checkpoint file, when one was given
 
 
 # the modules whose source changes a trained checkpoint (every module of ``models`` but features.py)
-CHECKPOINT_CODE = ("models.__init__", "models.layers", "models.resnet", "models.vgg", "models.training", "models.zoo",
-                   "datasets")
+CHECKPOINT_CODE = ("models.__init__", "models.layers", "models.own", "models.resnet", "models.vgg", "models.training",
+                   "models.zoo", "datasets")
 
 
 def checkpoint_key(dataset: ImageDataset, arch: str, config: TrainConfig) -> str:
@@ -65,3 +84,94 @@ def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cach
         model.load_state_dict(state["state_dict"])
     model.to(device).eval()
     return TrainedModel(model, arch, key, state["test_accuracy"], state["train_seconds"], "model" not in trained_now)
+
+
+def load_classifier(dataset: ImageDataset, choice: ModelChoice, config: TrainConfig, *, cache: Cache,
+                    device: torch.device, quiet: bool = False) -> TrainedModel:
+    """The classifier ``choice`` names for ``dataset``: a zoo model from :func:`load_or_train`, or a
+    user's model wrapped in :class:`SelectedLayers` (its layers, head and normalisation), with the
+    weights of ``choice.checkpoint`` (nothing trained) or trained here and cached like the zoo's."""
+    if choice.plain_zoo:
+        return load_or_train(dataset, choice.name, config, cache=cache, device=device, quiet=quiet)
+    if choice.mean is not None and choice.name in ZOO:
+        raise InvalidParameterError(f"--mean/--std: the zoo model {choice.name} normalises inside (with the "
+                                    "training images' statistics); give them for your own models only")
+    if choice.name in ZOO and choice.checkpoint is None:  # the zoo's weights, other layers or head
+        trained = load_or_train(dataset, choice.name, config, cache=cache, device=device, quiet=quiet)
+        model = _selected(trained.model.cpu(), choice, dataset)
+        key = content_key(kind="model", checkpoint=trained.key, layers=model.layers, head=model.head)
+        return TrainedModel(model.to(device).eval(), choice.name, key, trained.test_accuracy, trained.train_seconds,
+                            trained.from_cache)
+    build = _builder(choice, dataset)
+    model = user_model(dataset, choice, build)
+    identity = dict(model=choice.name, code=code_digest(factory(choice.name), model.model), dataset=dataset.fingerprint,
+                    hfcbench=source_fingerprint(*CHECKPOINT_CODE), layers=model.layers, head=model.head,
+                    mean=choice.mean, std=choice.std)
+    if choice.checkpoint is not None:
+        digest = file_digest(choice.checkpoint)
+        model.to(device).eval()
+        return TrainedModel(model, choice.name, content_key(kind="model", checkpoint_sha256=digest, **identity),
+                            accuracy(model, dataset.test), 0.0, True, digest)
+
+    def wrapped() -> SelectedLayers:
+        return SelectedLayers(build(), model.layers, model.head, choice.mean, choice.std)
+
+    trained_now: dict = {}
+
+    def train() -> dict:
+        fitted, summary = train_classifier(dataset, choice.name, config, device=device, quiet=quiet, build=wrapped)
+        trained_now["model"] = fitted
+        return {"state_dict": {k: v.detach().cpu() for k, v in fitted.state_dict().items()}, "arch": choice.name,
+                "dataset": dataset.name, "config": config.as_dict(), "test_accuracy": accuracy(fitted, dataset.test),
+                "train_seconds": summary["train_seconds"]}
+
+    key = content_key(kind="checkpoint", config=config.as_dict(), **identity)
+    state = cache.get_or_compute("checkpoints", key, train, check=lambda s: model.load_state_dict(s["state_dict"]))
+    if "model" in trained_now:
+        model = trained_now["model"]
+    else:
+        model.load_state_dict(state["state_dict"])
+    model.to(device).eval()
+    return TrainedModel(model, choice.name, key, state["test_accuracy"], state["train_seconds"],
+                        "model" not in trained_now)
+
+
+def _builder(choice: ModelChoice, dataset: ImageDataset):
+    """A function making ``choice``'s untrained model for ``dataset`` by its factory."""
+    make = factory(choice.name)
+    mean, std = channel_stats(dataset.train.images)
+    return lambda: call_factory(make, choice.name, in_channels=dataset.image_shape[0], num_classes=dataset.num_classes,
+                                dims=dataset.spatial_dims, image_size=max(dataset.image_shape[1:]), mean=mean, std=std)
+
+
+def user_model(dataset: ImageDataset, choice: ModelChoice, build=None) -> SelectedLayers:
+    """``choice``'s model (built by ``build``, default its factory), with its checkpoint's weights
+    when one is given, wrapped with its layers, head and normalisation; on the CPU, in eval mode."""
+    raw = (build or _builder(choice, dataset))()
+    if choice.checkpoint is not None:
+        load_checkpoint(raw, choice.checkpoint)
+    return _selected(raw, choice, dataset)
+
+
+def _selected(model: torch.nn.Module, choice: ModelChoice, dataset: ImageDataset) -> SelectedLayers:
+    """``model`` wrapped with the layers and head ``choice`` names (or the defaults, without layers
+    that repeat another), after one forward pass on a few training images that checks its output."""
+    if choice.mean is not None and len(choice.mean) != dataset.image_shape[0]:
+        raise InvalidParameterError(f"--mean/--std give {len(choice.mean)} values but the images of {dataset.name} "
+                                    f"have {dataset.image_shape[0]} channel(s); give one value per channel")
+    selected = SelectedLayers(model.eval(), choose_layers(model, choice.layers), choose_head(model, choice.head),
+                              choice.mean, choice.std)
+    probe = dataset.train.images[:PROBE_IMAGES]
+    try:
+        with torch.no_grad():
+            logits = selected(probe)
+    except Exception as exc:
+        raise HfcbenchError(f"--model {choice.name} fails on inputs of shape {tuple(probe.shape)} from "
+                            f"{dataset.name}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(logits, torch.Tensor) or logits.shape != (len(probe), dataset.num_classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise HfcbenchError(f"--model {choice.name} returns {shape} for {len(probe)} images; expected logits of shape "
+                            f"({len(probe)}, {dataset.num_classes}) for the {dataset.num_classes} classes of "
+                            f"{dataset.name}")
+    check_hookable(selected, probe)
+    return selected if choice.layers else distinct_layers(selected, probe)
