@@ -90,3 +90,13 @@ def trained_synthetic(tmp_path_factory):
     trained = load_or_train(dataset, "resnet8", TrainConfig(epochs=3, batch_size=100), quiet=True,
                             cache=Cache(tmp_path_factory.mktemp("zoo")), device=torch.device("cpu"))
     return trained.model, dataset
+
+
+def require(available: bool, what: str) -> None:
+    """Skip a test whose optional dependency is missing, saying which and how to get it; under
+    ``HFCBENCH_REQUIRE_ALL=1`` (``.ci/run``, which installs every extra) fail instead."""
+    if available:
+        return
+    if os.environ.get("HFCBENCH_REQUIRE_ALL") == "1":
+        pytest.fail(f"{what} (HFCBENCH_REQUIRE_ALL=1: every optional part must be installed)")
+    pytest.skip(what)

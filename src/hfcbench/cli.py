@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import HfcbenchError
 from .paths import writable_dir
+from .plugins import register_plugin
 
 KINDS = ("datasets", "models", "detectors", "attacks", "experiments")
 
@@ -26,6 +28,12 @@ def _registry(kind: str):
     return registry
 
 
+def _add_isa(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
+                        help="CPU instruction set: native (default, fastest) or avx2, which gives the same numbers "
+                             "on any x86 CPU with AVX2 (the regression gate uses it)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir",
                         help="folder of data files (default: $HFCBENCH_DATA, then ~/.cache/hfcbench/data)")
@@ -34,9 +42,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="fixes every random choice (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
-                        help="CPU instruction set: native (default, fastest) or avx2, which gives the same numbers "
-                             "on any x86 CPU with AVX2 (the regression gate uses it)")
+    _add_isa(parser)
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                         help="register a detector or attack class from another package (repeatable)")
 
@@ -55,21 +61,6 @@ def _cmd_list(args) -> int:
             rows.append((name, f"(cannot load: {exc})"))
     print(tabulate(rows, headers=[args.kind[:-1], "description"]))
     return 0
-
-
-def register_plugin(spec: str) -> str:
-    """``module:Class`` -> registered in the detectors or attacks registry, by its base class."""
-    from .registry import import_object
-
-    obj = import_object(spec)
-    from .attacks.base import Attack
-    from .detectors.base import Detector
-
-    if isinstance(obj, type) and issubclass(obj, Detector):
-        return _registry("detectors").add_plugin(spec)
-    if isinstance(obj, type) and issubclass(obj, Attack):
-        return _registry("attacks").add_plugin(spec)
-    raise HfcbenchError(f"--plugin {spec}: {obj!r} is neither a hfcbench Detector nor an Attack subclass")
 
 
 def _model_and_data(args):
@@ -127,13 +118,9 @@ def _cmd_layers(args) -> int:
     return 0
 
 
-RUN_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std", "detectors",
-            "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs", "limit", "gmm_components",
-            "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out", "data_dir", "cache_dir")
-
 
 def _run_config(args):
-    from .benchmark.config import RunConfig
+    from .benchmark.config import FILE_KEYS, RunConfig
 
     values = {}
     if args.config:
@@ -146,10 +133,10 @@ def _run_config(args):
             reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
             raise HfcbenchError(f"--config {args.config}: {reason}") from None
         values = {k.replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(values) - set(RUN_KEYS))
+        unknown = sorted(set(values) - set(FILE_KEYS))
         if unknown:
-            raise HfcbenchError(f"--config {args.config}: unknown keys {unknown}; allowed: {', '.join(RUN_KEYS)}")
-    for key in RUN_KEYS:  # flags given on the command line win over the file
+            raise HfcbenchError(f"--config {args.config}: unknown keys {unknown}; allowed: {', '.join(FILE_KEYS)}")
+    for key in FILE_KEYS:  # flags given on the command line win over the file
         value = getattr(args, key)
         if value is not None:
             values[key] = value
@@ -196,9 +183,8 @@ def _add_model_options(p: argparse.ArgumentParser, *, default_dataset: str | Non
 
 def _cmd_run(args) -> int:
 
-    from .benchmark.leaderboard import render, to_csv
+    from .benchmark.leaderboard import render, write_tables
     from .benchmark.runner import Runner
-    from .cache import atomic_write_bytes
 
     for plugin in args.plugin:
         register_plugin(plugin)
@@ -219,11 +205,8 @@ def _cmd_run(args) -> int:
             written = write_run_plots(runner, folder)
             print(f"plots: {len(written)} PNG files in {folder}")
     print(render(records, min_aes=config.min_aes))
-    for name, text in (("leaderboard.md", render(records, "github", min_aes=config.min_aes)),
-                       ("leaderboard.csv", to_csv(records))):
-        atomic_write_bytes(out / name, lambda handle, t=text: handle.write(t.encode()))
-    print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {out / 'leaderboard.md'}, "
-          f"{out / 'leaderboard.csv'}")
+    tables = write_tables(records, out, min_aes=config.min_aes)
+    print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {', '.join(map(str, tables))}")
     failed = sorted({r["detector"] for r in records if "error" in r["metrics"]})
     if failed:
         print(f"hfcbench: {len(failed)} detector(s) failed: {', '.join(failed)} (exit status 1); every other cell "
@@ -286,8 +269,22 @@ def _cmd_leaderboard(args) -> int:
     from .benchmark.leaderboard import render
     from .benchmark.results import read_records
 
-    print(render(read_records(args.files), "github" if args.markdown else "simple", min_aes=args.min_aes))
+    records = read_records(args.files)
+    if args.html:
+        from .benchmark.html import write_page
+
+        writable_dir(Path(args.html).expanduser().parent, "--html")
+        print(f"wrote {write_page(records, Path(args.html).expanduser(), min_aes=args.min_aes)}")
+        return 0
+    print(render(records, "github" if args.markdown else "simple", min_aes=args.min_aes))
     return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    return run_sweep(args.grid, out=args.out, executor=args.executor, address=args.address, workers=args.workers,
+                     threads=args.threads, dry_run=args.dry_run, min_aes=args.min_aes, progress=not args.quiet)
 
 
 def _cmd_baseline(args) -> int:
@@ -399,9 +396,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rebuild the tables from result files")
     p.add_argument("files", nargs="+")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--html", metavar="OUT.html", help="write one self-contained page (sortable, filterable) instead")
     p.add_argument("--min-aes", dest="min_aes", type=int, default=20,
                    help="an AUC resting on fewer successful AEs (per seed) is not shown or ranked (default 20)")
     p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("sweep", help="run a grid of settings (a TOML file) as one task graph, locally or on Ray")
+    p.add_argument("grid", help="a TOML file of run options, any of them a list; [[exclude]] tables remove points")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default): in this process, one task at a time; ray: on Ray workers (.[ray] extra)")
+    p.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001); default: start a local one")
+    p.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
+    p.add_argument("--threads", type=int, help="torch threads of every task (default: this machine's torch default); "
+                                               "numbers depend on it, so local and ray use the same")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="print the task graph with counts and stop")
+    p.add_argument("--out", default="hfcbench-sweep", help="output folder (default hfcbench-sweep)")
+    p.add_argument("--min-aes", dest="min_aes", type=int, default=20,
+                   help="an AUC resting on fewer successful AEs (per seed) is not shown or ranked (default 20)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_isa(p)
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("baseline", help="write a baseline of AUCs from result files")
     p.add_argument("results", nargs="+")

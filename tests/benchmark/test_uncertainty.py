@@ -97,6 +97,10 @@ def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():
     half = stats.t.ppf(0.975, 2) * math.sqrt((0.03 ** 2 + 0.04 ** 2 + 0.05 ** 2) / 3 / 3)
     assert (low, high) == pytest.approx((0.8 - half, 0.8 + half))
     assert combine_seeds([0.8], [0.01]) is None and combine_seeds([0.8, None], [0.01, None]) is None
+    # a rate's interval stays in its range: [0.96, 0.99, 1.0] spreads past 1 unbounded
+    mean, low, high = combine_seeds([0.96, 0.99, 1.0], [0.01, 0.01, 0.01], bounds=(0.0, 1.0))
+    half = stats.t.ppf(0.975, 2) * float(np.std([0.96, 0.99, 1.0], ddof=1)) / math.sqrt(3)
+    assert mean + half > 1 and (low, high) == pytest.approx((mean - half, 1.0))
 
 
 def test_per_image_worst_case_against_brute_force():

@@ -118,6 +118,12 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# the options a config file (``--config``) and a sweep's grid may set; the rest are flags
+FILE_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std", "detectors",
+             "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs", "limit", "gmm_components",
+             "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out", "data_dir", "cache_dir")
+
+
 def option_name(key: str) -> str:
     """How a user writes option ``key``: its flag and its TOML key."""
     flag = "--no-noisy" if key == "noisy" else "--plugin" if key == "plugins" else f"--{key.replace('_', '-')}"

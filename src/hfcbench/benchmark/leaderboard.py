@@ -1,4 +1,5 @@
-"""Leaderboards: a pure function of result records (so runs from several machines merge).
+"""Leaderboards: a pure function of result records (so runs from several machines merge), and
+:func:`write_tables`, which writes them beside a run's results.
 
 Records are grouped by (dataset, model, settings); the seeds of a group are aggregated
 (:mod:`hfcbench.benchmark.uncertainty`: one seed shows its paired-bootstrap interval, several a
@@ -19,9 +20,11 @@ under different settings, the titles name the settings that differ.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
@@ -35,12 +38,21 @@ NOT_ADAPTIVE = "not adaptively attacked"
 
 @dataclass
 class Table:
-    """A captioned table with an optional note printed under it."""
+    """A captioned table with an optional note printed under it. For the page
+    (:mod:`hfcbench.benchmark.html`) a table also says what its rows and columns are: ``kind``
+    (``main``, ``detectors`` or ``attacks``), its (dataset, model) ``group``, the detector or
+    attack of each row (``row_keys``; None for summary rows) and of each column (``column_keys``),
+    and for a ranking its ``estimates`` (label, value, low, high) in row order."""
 
     caption: str
     headers: list[str]
     rows: list[list]
     note: str = ""
+    kind: str = ""
+    group: tuple[str, str] = ("", "")
+    row_keys: list[str | None] = field(default_factory=list)
+    column_keys: list[str | None] = field(default_factory=list)
+    estimates: list[tuple[str, float | None, float | None, float | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,9 @@ class Cell:
         if len(metrics) == 1:
             m = metrics[0]
             return Estimate(m.get(name), m.get(f"{name}_ci_low"), m.get(f"{name}_ci_high"))
-        combined = combine_seeds([m.get(name) for m in metrics], [m.get(f"{name}_se") for m in metrics])
+        bounds = (-1.0, 1.0) if name == "auc_drop" else (0.0, 1.0)  # every metric here is a rate or a drop of one
+        combined = combine_seeds([m.get(name) for m in metrics], [m.get(f"{name}_se") for m in metrics],
+                                 bounds=bounds)
         if combined is None:
             values = [m.get(name) for m in metrics if m.get(name) is not None]
             return Estimate(float(np.mean(values)) if values else None)
@@ -159,12 +173,15 @@ def _not_separated(entries: list[tuple[str, Estimate]]) -> list[str]:
             for name, estimate in entries]
 
 
-def _ranked(entries: list[tuple[str, Estimate, list]], headers: list[str], caption: str, note: str) -> Table:
-    entries = sorted(entries, key=lambda e: e[1].bounds()[0] if e[1].value is None else e[1].value, reverse=True)
-    verdicts = _not_separated([(name, estimate) for name, estimate, _ in entries])
-    rows = [[i + 1, name, estimate.text(), *extra, verdict]
-            for i, ((name, estimate, extra), verdict) in enumerate(zip(entries, verdicts, strict=True))]
-    return Table(caption, headers + ["not separated from"], rows, note)
+def _ranked(entries: list[tuple[str, str, Estimate, list]], headers: list[str], caption: str, note: str,
+            kind: str, group: tuple[str, str]) -> Table:
+    """``entries`` = (key, label, estimate, extra columns), ranked by estimate, highest first."""
+    entries = sorted(entries, key=lambda e: e[2].bounds()[0] if e[2].value is None else e[2].value, reverse=True)
+    verdicts = _not_separated([(label, estimate) for _, label, estimate, _ in entries])
+    rows = [[i + 1, label, estimate.text(), *extra, verdict]
+            for i, ((_, label, estimate, extra), verdict) in enumerate(zip(entries, verdicts, strict=True))]
+    return Table(caption, headers + ["not separated from"], rows, note, kind, group, [key for key, *_ in entries],
+                 estimates=[(label, e.value, e.low, e.high) for _, label, e, _ in entries])
 
 
 def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False) -> list[Table]:
@@ -221,7 +238,8 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
                 + "".join(f" Error of {det}: {text}" for det, text in errors.items())
                 + "".join(f" (!) {text}" for text in warned))
         out.append(Table(f"{dataset} / {model} / {seeds_text}{where} (fit attack -> evaluated attack: "
-                         + ", ".join(f"{fit_of[a]} -> {a}" for a in attacks) + ")", headers, rows, note))
+                         + ", ".join(f"{fit_of[a]} -> {a}" for a in attacks) + ")", headers, rows, note, "main",
+                         (dataset, model), [*detectors, None, None], [None, *[a for a in attacks for _ in "12"]]))
 
         worst, unranked = [], []
         for det in detectors:
@@ -231,7 +249,7 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
             label = det + (f" ({NOT_ADAPTIVE})" if any(c.not_adaptive for (_, d), c in by.items() if d == det) else "")
             if candidates:
                 attack, estimate = min(candidates, key=lambda c: c[1].bounds()[0])
-                worst.append((label, estimate, [attack]))
+                worst.append((det, label, estimate, [attack]))
             else:
                 unranked.append(label)
         note = ("Worst case: the lowest AUC after any evaluated attack with enough AEs, the per-image worst case "
@@ -240,7 +258,8 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         if unranked:
             note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
         out.append(_ranked(worst, ["rank", "detector", "worst AUC", "by attack"],
-                           f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks", note))
+                           f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks", note,
+                           "detectors", (dataset, model)))
 
         drops = []
         for attack in (a for a in attacks if not a.startswith("worst-case")):
@@ -252,12 +271,13 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
                 mean = Estimate(float(np.mean([e.value for e in estimates])),
                                 float(np.mean([e.low for e in bounds])) if len(bounds) == len(estimates) else None,
                                 float(np.mean([e.high for e in bounds])) if len(bounds) == len(estimates) else None)
-                drops.append((attack, mean, [len(estimates)]))
+                drops.append((attack, attack, mean, [len(estimates)]))
         note = ("Mean over detectors of the paired AUC drop (before - after); interval: the mean of the detectors' "
                 "interval bounds (exact if their errors were perfectly correlated, wider otherwise). Cells under "
                 f"the {min_aes}-AE rule are left out.")
         out.append(_ranked(drops, ["rank", "attack", "mean AUC drop", "detectors"],
-                           f"{dataset} / {model}{where}: attacks by mean AUC drop over detectors", note))
+                           f"{dataset} / {model}{where}: attacks by mean AUC drop over detectors", note, "attacks",
+                           (dataset, model)))
     return out
 
 
@@ -282,3 +302,21 @@ def to_csv(records: list[dict]) -> str:
         writer.writerow([r["dataset"], r["model"], r["seed"], r["fit_attack"], r["attack"], r["detector"],
                          *[value for _, value in settings(r)], *[r["metrics"].get(m) for m in metric_names]])
     return buffer.getvalue()
+
+
+def _write(data: bytes, handle) -> None:
+    handle.write(data)
+
+
+def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES) -> list[Path]:
+    """``leaderboard.md``, ``leaderboard.csv`` and the page ``leaderboard.html`` of ``records`` in
+    ``folder``, each written atomically; returns their paths."""
+    from ..cache import atomic_write_bytes
+    from .html import write_page
+
+    written = []
+    for name, text in (("leaderboard.md", render(records, "github", min_aes=min_aes)),
+                       ("leaderboard.csv", to_csv(records))):
+        written.append(atomic_write_bytes(folder / name, functools.partial(_write, text.encode())))
+    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes))
+    return written

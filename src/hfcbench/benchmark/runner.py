@@ -359,8 +359,8 @@ class Runner:
         c = self.config
         done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
                 if results_path.exists() else {})
-        params = {k: v for k, v in asdict(c).items()
-                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes")}
+        params = {k: v for k, v in asdict(c).items()  # settings, not where files live or how the run is shown
+                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes", "cache_dir", "data_dir")}
         params.update(arch=self.arch, checkpoint_sha256=self.trained.checkpoint_sha256,
                       hooked_layers=self.extractor.layer_names[:-1], pool_size=self.split.pool_size,
                       misclassified=self.split.misclassified,

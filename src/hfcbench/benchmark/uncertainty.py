@@ -120,9 +120,11 @@ def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.nd
     return out
 
 
-def combine_seeds(estimates, standard_errors, level: float = LEVEL) -> tuple[float, float, float] | None:
+def combine_seeds(estimates, standard_errors, level: float = LEVEL,
+                  bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float] | None:
     """``(mean, low, high)`` over seeds: a t-interval with variance ``max(s^2, mean(se^2))`` (module
-    docstring). Needs at least two finite estimates (one seed: use its bootstrap interval)."""
+    docstring), cut to ``bounds``, the metric's range (an AUC's interval never passes 1). Needs at
+    least two finite estimates (one seed: use its bootstrap interval)."""
     theta = np.asarray([e for e in estimates if e is not None and math.isfinite(e)], dtype=np.float64)
     ses = np.asarray([s for s in standard_errors if s is not None and math.isfinite(s)], dtype=np.float64)
     if len(theta) < 2:
@@ -130,4 +132,4 @@ def combine_seeds(estimates, standard_errors, level: float = LEVEL) -> tuple[flo
     variance = max(float(theta.var(ddof=1)), float((ses ** 2).mean()) if len(ses) else 0.0)
     half = stats.t.ppf(0.5 + level / 2, len(theta) - 1) * math.sqrt(variance / len(theta))
     mean = float(theta.mean())
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
