@@ -126,14 +126,14 @@ def test_class_fingerprint_changes_with_the_class_source(tmp_path, monkeypatch):
 def test_cache_keys_cover_every_module_the_computation_imports(kind, registry):
     """Every hfcbench module that the built-in attacks (detectors) import is in that kind's code
     fingerprint, in the checkpoint's (architectures, training, datasets), or holds no numerics
-    (errors, registry, device, cache; the package ``__init__`` holds the version, which is in
-    every key)."""
+    (errors, registry, device, cache, the allocator settings, which a test shows change no number;
+    the package ``__init__`` holds the version, which is in every key)."""
     package = "hfcbench.attacks" if registry == "ATTACKS" else "hfcbench.detectors"
     out = subprocess.run([sys.executable, "-c", f"import sys; from {package} import {registry} as r; "
                           "[r.get(n) for n in r.names()]; "
                           "print(*[m for m in sys.modules if m.startswith('hfcbench.')])"],
                          capture_output=True, text=True, check=True).stdout.split()
-    covered = {*CODE[kind], *CHECKPOINT_CODE, "errors", "registry", "device", "cache"}
+    covered = {*CODE[kind], *CHECKPOINT_CODE, "errors", "registry", "device", "cache", "allocator"}
     assert len(out) > 5
     for name in out:
         parts = name.split(".")[1:]  # "hfcbench.attacks.bim" -> ["attacks", "bim"]
@@ -142,12 +142,14 @@ def test_cache_keys_cover_every_module_the_computation_imports(kind, registry):
 
 
 def test_every_models_module_is_either_in_the_checkpoint_key_or_keyed_downstream():
-    """A new file under models/ must be classified: in CHECKPOINT_CODE (it shapes trained weights)
-    or features.py (feature extraction, in the keys of everything computed from a checkpoint)."""
+    """A new file under models/ must be classified: in CHECKPOINT_CODE (it shapes trained weights),
+    features.py (feature extraction, in the keys of everything computed from a checkpoint) or
+    fast.py (the attack copy of a model, in the keys of everything an attack computes)."""
     from pathlib import Path
 
     import hfcbench.models
 
     modules = {f"models.{p.stem}" for p in Path(hfcbench.models.__file__).parent.glob("*.py")}
-    assert modules - set(CHECKPOINT_CODE) == {"models.features"}
+    assert modules - set(CHECKPOINT_CODE) == {"models.features", "models.fast"}
     assert all("models.features" in CODE[kind] for kind in CODE)
+    assert all("models.fast" in CODE[kind] for kind in ("budget", "aes", "checks"))  # what runs attacks

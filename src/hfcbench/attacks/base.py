@@ -28,8 +28,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InvalidParameterError
+from ..models.fast import attack_copy
 from ..models.features import FeatureExtractor, Features, eval_mode
 from ..seeding import per_input_integers
+
+PROBE = 8  # inputs on which an attack copy of the model is checked against the model
 
 
 class LossTerm:
@@ -158,12 +161,16 @@ class Attack:
         steps: iterations (paper default ``T = 2 * eps / alpha``, rounded).
         seed: fixes random starts and any other random choice.
         terms: extra loss terms added to the attack's own objective (e.g. the HFC term).
+        fast: compute the steps on :func:`~hfcbench.models.fast.attack_copy` of the model
+            (BatchNorm folded into convolutions, ``channels_last``; checked against the model on
+            the first batch); ``False`` steps on the model itself. The target, the success mask
+            and CW's kappa always come from the model itself.
     """
 
     name: ClassVar[str] = ""
 
     def __init__(self, model: torch.nn.Module, *, eps: float = 1 / 256, alpha: float | None = None,
-                 steps: int | None = None, seed: int = 0, terms: Sequence[LossTerm] = ()):
+                 steps: int | None = None, seed: int = 0, terms: Sequence[LossTerm] = (), fast: bool = True):
         if not 0 < eps <= 1:
             raise InvalidParameterError(f"eps must be in (0, 1] (pixel units; 1/256 is one grey level), got {eps}")
         alpha = 0.02 / 256 if alpha is None else alpha
@@ -178,9 +185,11 @@ class Attack:
         if len(rules) > 1:
             raise InvalidParameterError(f"one gradient-combination rule per attack, got {[t.name for t in rules]}")
         self._rule = rules[0] if rules else None
-        layered = any(t.needs_layers for t in self.terms)
-        maps = "all" if any(t.needs_maps for t in self.terms) else ()
-        self._extractor = FeatureExtractor(model, maps=maps) if layered else None
+        self.fast = fast
+        self._layered = any(t.needs_layers for t in self.terms)
+        self._maps = "all" if any(t.needs_maps for t in self.terms) else ()
+        self._stepped: torch.nn.Module | None = None  # the model the steps run on, chosen at the first one
+        self._extractor = FeatureExtractor(model, maps=self._maps) if self._layered else None  # checks the layers
         self.trace: list[dict] | None = None  # set to a list to record every step (see gradient)
 
     # -- objective ------------------------------------------------------------------------------
@@ -194,10 +203,15 @@ class Attack:
         return [*own, *self.terms]
 
     def features(self, x: torch.Tensor) -> Features:
-        """Logits (and hooked layers when a term needs them) of ``x``, differentiable."""
+        """Logits (and hooked layers when a term needs them) of ``x``, differentiable, computed on
+        the attack copy of the model when ``fast`` (made from the first ``x`` of a call)."""
+        if self._stepped is None:
+            self._stepped = attack_copy(self.model, x.detach()[:PROBE]) if self.fast else self.model
+            if self._extractor is not None:
+                self._extractor = FeatureExtractor(self._stepped, maps=self._maps)
         if self._extractor is not None:
             return self._extractor(x)
-        return Features(self.model(x), OrderedDict())
+        return Features(self._stepped(x), OrderedDict())
 
     def loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(N,) objective to minimise: the sum of every term."""
@@ -264,6 +278,7 @@ class Attack:
             raise InvalidParameterError(f"x must be (N, C, H, W) or (N, C, D, H, W), got {tuple(x.shape)}")
         if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
             raise InvalidParameterError("x must be finite and in [0, 1] (normalisation belongs inside the model)")
+        self._stepped = None  # the model may have changed since the last call
         with eval_mode(self.model):
             self.calibrate(x.detach().to(self._device()))
 

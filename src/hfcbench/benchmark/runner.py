@@ -52,13 +52,13 @@ from .worst_case import per_image_worst
 # and dataset code enter through the checkpoint key, which every key holds).
 CODE = {
     "noisy": ("benchmark.noise", "seeding", "models.features"),
-    "budget": ("attacks", "benchmark.budget", "models.features"),
+    "budget": ("attacks", "benchmark.budget", "models.features", "models.fast"),
     "features": ("models.features",),
     "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg", "models.features"),
-    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features"),
+    "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features", "models.fast"),
     "detector": ("detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
     "checks": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features",
-               "benchmark.runner"),
+               "models.fast", "benchmark.runner"),
 }
 
 BUDGET_SEARCH_POOL = 512  # --eps auto attacks at most this many pool images
