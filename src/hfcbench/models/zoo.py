@@ -11,6 +11,7 @@ with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -65,15 +66,24 @@ def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cach
     """The trained ``arch`` for ``dataset``: from ``cache`` when present, else trained and stored
     (by one process at a time: a second run on the same cache waits and reads the checkpoint). A
     cached checkpoint whose weights do not fit the architecture is moved aside and retrained."""
-    key = checkpoint_key(dataset, arch, config)
     mean, std = channel_stats(dataset.train.images)
     model = build_model(arch, dataset.image_shape, dataset.num_classes, mean, std)
+    return _trained_or_cached(dataset, arch, config, checkpoint_key(dataset, arch, config), model, None,
+                              cache=cache, device=device, quiet=quiet)
+
+
+def _trained_or_cached(dataset: ImageDataset, name: str, config: TrainConfig, key: str, model: torch.nn.Module,
+                       build: Callable[[], torch.nn.Module] | None, *, cache: Cache, device: torch.device,
+                       quiet: bool) -> TrainedModel:
+    """``model`` with the weights cached under ``key``, or trained (``build`` makes the untrained
+    model, ``None`` for the zoo's) and cached by one process at a time; a cached checkpoint whose
+    weights do not fit ``model`` is moved aside and retrained."""
     trained_now: dict = {}
 
     def train() -> dict:
-        fitted, summary = train_classifier(dataset, arch, config, device=device, quiet=quiet)
+        fitted, summary = train_classifier(dataset, name, config, device=device, quiet=quiet, build=build)
         trained_now["model"] = fitted
-        return {"state_dict": {k: v.detach().cpu() for k, v in fitted.state_dict().items()}, "arch": arch,
+        return {"state_dict": {k: v.detach().cpu() for k, v in fitted.state_dict().items()}, "arch": name,
                 "dataset": dataset.name, "config": config.as_dict(), "test_accuracy": accuracy(fitted, dataset.test),
                 "train_seconds": summary["train_seconds"]}
 
@@ -83,7 +93,7 @@ def load_or_train(dataset: ImageDataset, arch: str, config: TrainConfig, *, cach
     else:
         model.load_state_dict(state["state_dict"])
     model.to(device).eval()
-    return TrainedModel(model, arch, key, state["test_accuracy"], state["train_seconds"], "model" not in trained_now)
+    return TrainedModel(model, name, key, state["test_accuracy"], state["train_seconds"], "model" not in trained_now)
 
 
 def load_classifier(dataset: ImageDataset, choice: ModelChoice, config: TrainConfig, *, cache: Cache,
@@ -116,24 +126,9 @@ def load_classifier(dataset: ImageDataset, choice: ModelChoice, config: TrainCon
     def wrapped() -> SelectedLayers:
         return SelectedLayers(build(), model.layers, model.head, choice.mean, choice.std)
 
-    trained_now: dict = {}
-
-    def train() -> dict:
-        fitted, summary = train_classifier(dataset, choice.name, config, device=device, quiet=quiet, build=wrapped)
-        trained_now["model"] = fitted
-        return {"state_dict": {k: v.detach().cpu() for k, v in fitted.state_dict().items()}, "arch": choice.name,
-                "dataset": dataset.name, "config": config.as_dict(), "test_accuracy": accuracy(fitted, dataset.test),
-                "train_seconds": summary["train_seconds"]}
-
     key = content_key(kind="checkpoint", config=config.as_dict(), **identity)
-    state = cache.get_or_compute("checkpoints", key, train, check=lambda s: model.load_state_dict(s["state_dict"]))
-    if "model" in trained_now:
-        model = trained_now["model"]
-    else:
-        model.load_state_dict(state["state_dict"])
-    model.to(device).eval()
-    return TrainedModel(model, choice.name, key, state["test_accuracy"], state["train_seconds"],
-                        "model" not in trained_now)
+    return _trained_or_cached(dataset, choice.name, config, key, model, wrapped, cache=cache, device=device,
+                              quiet=quiet)
 
 
 def _builder(choice: ModelChoice, dataset: ImageDataset):
