@@ -186,10 +186,10 @@ class Attack:
             raise InvalidParameterError(f"one gradient-combination rule per attack, got {[t.name for t in rules]}")
         self._rule = rules[0] if rules else None
         self.fast = fast
-        self._layered = any(t.needs_layers for t in self.terms)
+        layered = any(t.needs_layers for t in self.terms)
         self._maps = "all" if any(t.needs_maps for t in self.terms) else ()
         self._stepped: torch.nn.Module | None = None  # the model the steps run on, chosen at the first one
-        self._extractor = FeatureExtractor(model, maps=self._maps) if self._layered else None  # checks the layers
+        self._extractor = FeatureExtractor(model, maps=self._maps) if layered else None  # checks the layers
         self.trace: list[dict] | None = None  # set to a list to record every step (see gradient)
 
     # -- objective ------------------------------------------------------------------------------
