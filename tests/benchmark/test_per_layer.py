@@ -33,14 +33,16 @@ def test_orientation_comes_from_the_fit_data():
         Feats("adv"): {"up": adv, "down": -adv},
     }
     out = layer_aucs(TableDetector(table), Feats("fit_clean"), Feats("fit_adv"), Feats("clean"),
-                     {"before": Feats("adv")})
+                     {"before": (Feats("adv"), np.arange(30))})
     truth = roc_auc_score(np.r_[np.zeros(40), np.ones(30)], np.r_[clean, adv])
     # "down" runs the other way on the fit data, so it is negated and scores the same AUC as "up"
-    assert out["before"]["up"] == pytest.approx(truth) and out["before"]["down"] == pytest.approx(truth)
+    up, down = out["before"]["up"], out["before"]["down"]
+    assert up["auc"] == pytest.approx(truth) and down["auc"] == pytest.approx(truth)
+    assert up["n_adv"] == 30 and up["auc_ci_low"] < truth < up["auc_ci_high"]
 
 
 def test_non_finite_characteristic_gives_none():
     values = {"kd": np.array([1.0, -np.inf])}
     table = {Feats(n): values for n in ("a", "b", "c", "d")}
-    out = layer_aucs(TableDetector(table), Feats("a"), Feats("b"), Feats("c"), {"after": Feats("d")})
+    out = layer_aucs(TableDetector(table), Feats("a"), Feats("b"), Feats("c"), {"after": (Feats("d"), np.array([0]))})
     assert out == {"after": {"kd": None}}

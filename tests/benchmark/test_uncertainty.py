@@ -5,15 +5,18 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from hfcbench.benchmark.metrics import auc, tpr_at_tnr
 from hfcbench.benchmark.uncertainty import (
+    auc_interval,
     combine_seeds,
     paired_bootstrap,
     source_counts,
     weighted_auc,
     weighted_tpr_at_tnr,
 )
+from hfcbench.errors import InvalidParameterError
 
 
 def test_weighted_metrics_equal_the_plain_ones_on_the_expanded_sample():
@@ -85,6 +88,34 @@ def test_a_side_without_aes_has_no_interval():
     clean = np.arange(10.0)
     ci = paired_bootstrap(clean, clean + 1, np.arange(10), np.empty(0), np.empty(0, dtype=int))
     assert ci["auc_after_ci_low"] is None and ci["auc_drop_ci_low"] is None and ci["auc_before_ci_low"] is not None
+
+
+def test_auc_interval_against_a_brute_force_bootstrap():
+    """Each replicate expanded by hand (an image drawn k times: its clean score and every positive
+    made from it counted k times), scored by scikit-learn; the percentile interval must agree."""
+    rng = np.random.default_rng(5)
+    n, n_boot = 30, 200
+    clean = rng.normal(size=n)
+    sources = np.r_[np.arange(n), rng.integers(0, n, 10)]  # some images have two positives
+    adv = 1.0 + rng.normal(size=len(sources))
+    out = auc_interval(clean, adv, sources, n_boot=n_boot, seed=7)
+    draws = np.random.default_rng(7).integers(0, n, (n_boot, n))  # the resamples source_counts draws
+    replicates = []
+    for drawn in draws:
+        neg = clean[drawn]
+        pos = np.concatenate([adv[sources == i] for i in drawn])
+        replicates.append(roc_auc_score(np.r_[np.zeros(len(neg)), np.ones(len(pos))], np.r_[neg, pos]))
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    assert out["auc"] == pytest.approx(roc_auc_score(np.r_[np.zeros(n), np.ones(len(adv))], np.r_[clean, adv]))
+    assert (out["auc_ci_low"], out["auc_ci_high"]) == pytest.approx((low, high))
+    assert out["n_adv"] == len(adv) and out["auc_ci_low"] <= out["auc"] <= out["auc_ci_high"]
+
+
+def test_auc_interval_without_positives_or_with_mismatched_sources():
+    empty = auc_interval(np.arange(5.0), np.empty(0), np.empty(0, dtype=int))
+    assert empty["auc"] is None and empty["auc_ci_low"] is None and empty["n_adv"] == 0
+    with pytest.raises(InvalidParameterError, match="3 scores but 2 source positions"):
+        auc_interval(np.arange(5.0), np.ones(3), np.arange(2))
 
 
 def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():

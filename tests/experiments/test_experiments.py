@@ -120,6 +120,30 @@ def test_ood_semi_white_box_and_3d(smoke_all):
         assert rates[-1] >= rates[0]  # a larger budget never helps the classifier here
 
 
+def test_every_auc_of_the_one_seed_experiments_carries_its_interval(smoke_all):
+    """Per-layer, transferred, natural-image and lesion AUCs: an interval or the min-AE mark, never a bare number."""
+    def column(name, caption, first, last):
+        header, rows = _table((smoke_all / f"{name}.md").read_text(), caption)
+        return [cell for row in rows for cell in row[first:last or None]], header
+
+    layer_cells, header = column("layers", "hfcbench, one seed: each layer", 2, 0)
+    assert header[:2] == ["#", "layer"] and "maha" in header
+    for cell in layer_cells:
+        if " AEs" in cell or re.fullmatch(r"\d+ -> \d+", cell):
+            continue  # the n AEs row
+        for part in cell.split(" -> "):
+            _check_auc_cell(part)
+    for name, caption, first in (("semi-white-box", "hfcbench: victim", 1), ("natural-vs-medical", "hfcbench: AUC", 3),
+                                 ("ood-lesions", "AUC (%) and FR", 2)):
+        cells, header = column(name, caption, first, -2 if name != "ood-lesions" else first + 1)
+        assert cells, name
+        for cell in cells:
+            _check_auc_cell(cell)
+    for r in _records(smoke_all, "ood-lesions"):
+        if r["auc"] is not None:
+            assert r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"]
+
+
 def test_committed_report_has_the_structure_regenerated_here(smoke_all):
     """docs/results/*/table2.md was made by the same code on the quick profile: same layout."""
     header, rows = _table((smoke_all / "table2.md").read_text(), "hfcbench")

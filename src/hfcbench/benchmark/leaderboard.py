@@ -63,6 +63,12 @@ class Estimate:
     low: float | None = None
     high: float | None = None
 
+    @classmethod
+    def of(cls, metrics: dict, name: str) -> Estimate:
+        """``metrics[name]`` with its ``{name}_ci_low`` and ``{name}_ci_high`` (a record's or
+        :func:`~hfcbench.benchmark.uncertainty.auc_interval`'s fields)."""
+        return cls(metrics.get(name), metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high"))
+
     def text(self, compact: bool = False) -> str:
         """Percent: ``31.2 [24.0, 38.5]``, or compactly ``31.2±7.3`` (the larger half-width)."""
         if self.value is None:
@@ -86,6 +92,12 @@ class Estimate:
         return low <= other_high and other_low <= high
 
 
+def rested_text(estimate: Estimate, n: int, min_aes: int, compact: bool = False) -> str:
+    """An AUC resting on ``n`` AEs as tables show it: ``n<min_aes (n=...)`` below the min-AE rule,
+    else the estimate with its interval."""
+    return f"n<{min_aes} (n={n})" if n < min_aes else estimate.text(compact)
+
+
 def pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
@@ -100,8 +112,7 @@ class Cell:
         """``name`` over the seeds (mean and t-interval), or one seed's value and bootstrap interval."""
         metrics = [r["metrics"] for r in self.records]
         if len(metrics) == 1:
-            m = metrics[0]
-            return Estimate(m.get(name), m.get(f"{name}_ci_low"), m.get(f"{name}_ci_high"))
+            return Estimate.of(metrics[0], name)
         bounds = (-1.0, 1.0) if name == "auc_drop" else (0.0, 1.0)  # every metric here is a rate or a drop of one
         combined = combine_seeds([m.get(name) for m in metrics], [m.get(f"{name}_se") for m in metrics],
                                  bounds=bounds)
@@ -117,8 +128,7 @@ class Cell:
     def auc(self, tag: str, min_aes: int, compact: bool = False) -> str:
         if tag == "after" and self.not_adaptive:
             return NOT_ADAPTIVE
-        n = self.n_aes(tag)
-        text = f"n<{min_aes} (n={n})" if n < min_aes else self.metric(f"auc_{tag}").text(compact)
+        text = rested_text(self.metric(f"auc_{tag}"), self.n_aes(tag), min_aes, compact)
         return f"{text} (!)" if tag == "after" and self.warnings else text
 
     @property

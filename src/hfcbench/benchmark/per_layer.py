@@ -13,31 +13,38 @@ import numpy as np
 
 from ..models import Features
 from .metrics import auc
+from .uncertainty import auc_interval
 
 
-def _finite_auc(clean: np.ndarray, adv: np.ndarray) -> float | None:
-    if len(clean) == 0 or len(adv) == 0 or not (np.isfinite(clean).all() and np.isfinite(adv).all()):
-        return None
-    return auc(clean, adv)
+def _finite(*arrays: np.ndarray) -> bool:
+    return all(len(a) and np.isfinite(a).all() for a in arrays)
 
 
 def layer_aucs(detector, fit_clean: Features, fit_adv: Features, clean: Features,
-               advs: dict[str, Features]) -> dict[str, dict[str, float | None]]:
-    """``{tag: {characteristic: AUC}}`` of ``clean`` against each ``advs[tag]``.
+               advs: dict[str, tuple[Features, np.ndarray]], *, seed: int = 0) -> dict[str, dict[str, dict | None]]:
+    """``{tag: {characteristic: AUC with its interval}}`` of ``clean`` against each ``advs[tag]``.
 
     Args:
         detector: a fitted detector.
         fit_clean, fit_adv: the features it was fitted on (they set each characteristic's sign).
-        clean: clean features scored as negatives; advs: ``{tag: AE features}`` scored as positives.
-    Returns None for a characteristic holding non-finite values (e.g. a class unseen in fit).
+        clean: clean features scored as negatives (n images).
+        advs: ``{tag: (AE features, (m,) position of each AE's source among the n clean images)}``.
+        seed: of the bootstrap.
+    Returns :func:`~hfcbench.benchmark.uncertainty.auc_interval`'s fields per characteristic (AUC,
+    95% interval resampling each AE with its source, ``n_adv``), or None for a characteristic
+    holding non-finite values (e.g. a class unseen in fit).
     """
     train_clean, train_adv = detector.characteristics(fit_clean), detector.characteristics(fit_adv)
     test_clean = detector.characteristics(clean)
-    test_adv = {tag: detector.characteristics(feats) if len(feats) else None for tag, feats in advs.items()}
-    out: dict[str, dict[str, float | None]] = {tag: {} for tag in advs}
+    test_adv = {tag: (detector.characteristics(feats) if len(feats) else None, source)
+                for tag, (feats, source) in advs.items()}
+    out: dict[str, dict[str, dict | None]] = {tag: {} for tag in advs}
     for name in test_clean:
-        fit_auc = _finite_auc(train_clean[name], train_adv[name])
-        sign = -1.0 if fit_auc is not None and fit_auc < 0.5 else 1.0
-        for tag, values in test_adv.items():
-            out[tag][name] = None if values is None else _finite_auc(sign * test_clean[name], sign * values[name])
+        fit_sign = _finite(train_clean[name], train_adv[name]) and auc(train_clean[name], train_adv[name]) < 0.5
+        sign = -1.0 if fit_sign else 1.0
+        for tag, (values, source) in test_adv.items():
+            if values is None or not _finite(test_clean[name], values[name]):
+                out[tag][name] = None
+                continue
+            out[tag][name] = auc_interval(sign * test_clean[name], sign * values[name], source, seed=seed)
     return out

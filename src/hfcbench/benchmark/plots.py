@@ -81,15 +81,17 @@ def tsne_plot(path: Path, title: str, groups: dict[str, np.ndarray], *, seed: in
     return _save(fig, path)
 
 
-def layer_auc_plot(path: Path, title: str, aucs: dict[str, dict[str, dict[str, float | None]]]) -> Path:
-    """``aucs[detector] = {"before"|"after": {layer: AUC}}``; solid before, dotted after."""
+def layer_auc_plot(path: Path, title: str, aucs: dict[str, dict[str, dict[str, dict | None]]]) -> Path:
+    """``aucs[detector] = {"before"|"after": {layer: {"auc": AUC, ...} or None}}`` (as
+    :func:`~hfcbench.benchmark.per_layer.layer_aucs` gives them); solid before, dotted after."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (detector, parts) in enumerate(aucs.items()):
         layers = list(parts["before"])
         for tag, style in (("before", "-o"), ("after", ":o")):
-            values = [np.nan if (v := parts[tag].get(layer)) is None else 100 * v for layer in layers]
+            values = [np.nan if (v := parts[tag].get(layer)) is None or v["auc"] is None else 100 * v["auc"]
+                      for layer in layers]
             ax.plot(range(1, len(layers) + 1), values, style, markersize=3, color=colors[i % len(colors)],
                     label=f"{detector} {tag}")
     ax.set(xlabel="layer index (input to output)", ylabel="AUC (%)", title=title, ylim=(0, 101))

@@ -246,6 +246,10 @@ class Runner:
             return self.map_features(self.adversarial_images(spec, pool, against)[rows], targets)
         return feats.subset(rows)
 
+    def sources(self, spec: str, pool: str, against: Against = None) -> np.ndarray:
+        """The position in ``pool`` of each successful AE's source image, in :meth:`successful`'s order."""
+        return np.flatnonzero(self.adversarial(spec, pool, against)[1])
+
     def noisy_features(self, fit_attack: str, *, maps: bool = False) -> Features:
         """Features of noisy copies of the AdvTrain images, with Gaussian noise of the mean L2 norm
         of the successful ``fit_attack`` AEs' perturbations (:mod:`hfcbench.benchmark.noise`);
@@ -315,16 +319,17 @@ class Runner:
                  "after": self.successful(attack, "advtest", maps=maps, against=against)}
         scores = {tag: detector.score(feats) if len(feats) else np.empty(0) for tag, feats in parts.items()}
         for tag, spec, on in (("before", fit_attack, None), ("after", attack, against)):
-            scores[f"{tag}_source"] = np.flatnonzero(self.adversarial(spec, "advtest", on)[1])
+            scores[f"{tag}_source"] = self.sources(spec, "advtest", on)
         return scores
 
-    def layer_aucs(self, name: str, fit_attack: str, attack: str) -> dict[str, dict[str, float | None]]:
-        """``{"before"|"after": {characteristic: AUC}}``: each layer's characteristic alone (Fig. 6)."""
+    def layer_aucs(self, name: str, fit_attack: str, attack: str) -> dict[str, dict[str, dict | None]]:
+        """``{"before"|"after": {characteristic: AUC and interval}}``: each layer's characteristic alone (Fig. 6)."""
         maps = self.needs_maps(name)
+        advs = {tag: (self.successful(spec, "advtest", maps=maps), self.sources(spec, "advtest"))
+                for tag, spec in (("before", fit_attack), ("after", attack))}
         return layer_aucs(self.fitted_detector(name, fit_attack), self.clean_features("advtrain", maps=maps),
                           self.successful(fit_attack, "advtrain", maps=maps), self.clean_features("advtest", maps=maps),
-                          {"before": self.successful(fit_attack, "advtest", maps=maps),
-                           "after": self.successful(attack, "advtest", maps=maps)})
+                          advs, seed=self.config.seed)
 
     def craft(self, attack, images: torch.Tensor, labels: torch.Tensor, *, desc: str = "attack") -> AttackResult:
         """``attack`` on ``images`` in this run's batches, with a progress bar unless quiet."""

@@ -89,6 +89,31 @@ def _interval_fields(name: str, replicates: np.ndarray) -> dict:
             f"{name}_se": float(finite.std(ddof=1)) if len(finite) > 1 else None}
 
 
+def auc_interval(clean: np.ndarray, adv: np.ndarray, adv_source: np.ndarray, *, n_boot: int = N_BOOT,
+                 seed: int = 0) -> dict:
+    """AUC of one score set against the clean images, with the bootstrap of :func:`paired_bootstrap`
+    (each positive resampled with its source image) for a number outside a leaderboard cell (a
+    layer's characteristic, a transferred or lesioned image).
+
+    Args:
+        clean: (n,) scores of the clean images; adv: (m,) scores of the positives;
+        adv_source: (m,) the position (0..n-1) of each positive's source image.
+    Returns:
+        ``{"auc", "auc_ci_low", "auc_ci_high", "auc_se", "n_adv"}``; None values where ``adv`` is empty.
+    """
+    clean, adv = np.asarray(clean, dtype=np.float64), np.asarray(adv, dtype=np.float64)
+    source = np.asarray(adv_source, dtype=np.int64)
+    if len(adv) != len(source):
+        raise InvalidParameterError(f"{len(adv)} scores but {len(source)} source positions")
+    out: dict = {"n_adv": len(adv)}
+    if not len(adv):
+        return {**out, "auc": None, "auc_ci_low": None, "auc_ci_high": None, "auc_se": None}
+    counts = source_counts(len(clean), n_boot, seed)
+    out["auc"] = float(weighted_auc(clean, adv, np.ones((1, len(clean))), np.ones((1, len(adv))))[0])
+    out.update(_interval_fields("auc", weighted_auc(clean, adv, counts, counts[:, source])))
+    return out
+
+
 def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
                      after_source: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Intervals of one cell, as numbers for a record's ``metrics``.

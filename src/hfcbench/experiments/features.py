@@ -11,7 +11,7 @@ from ..benchmark.config import RunConfig
 from ..benchmark.plots import layer_auc_plot, tsne_plot
 from ..errors import HfcbenchError
 from .common import budget_note, command, figure, pool_note, runner
-from .report import Report, Table, arrow
+from .report import Report, Table, auc_text
 
 LAYER_DETECTORS = "lid,maha,dnn"
 
@@ -27,14 +27,19 @@ def layers(config: RunConfig, out: Path) -> Report:
             aucs[name] = {"error": str(exc)}
     usable = {d: a for d, a in aucs.items() if "error" not in a}
     layer_names = list(next(iter(usable.values()))["before"]) if usable else []
-    rows = [[i + 1, layer, *[arrow(a["before"].get(layer), a["after"].get(layer)) for a in usable.values()]]
+    rows = [[i + 1, layer, *[" -> ".join(auc_text(a[tag].get(layer), config.min_aes) for tag in ("before", "after"))
+                             for a in usable.values()]]
             for i, layer in enumerate(layer_names)]
+    n_before, n_after = (len(run.sources(spec, "advtest")) for spec in ("bim", "bim+hfc"))
+    rows.append(["", "n AEs", *[f"{n_before} -> {n_after}"] * len(usable)])
     name = f"layers-{config.dataset}.png"
     layer_auc_plot(figure(out, name), f"{config.dataset}: AUC per layer, BIM (solid) vs BIM+HFC (dotted)", usable)
     notes = [pool_note(run), budget_note(run)] + [f"{d}: {a['error']}" for d, a in aucs.items() if "error" in a]
     return Report("layers", f"Fig. 6 on {config.dataset}: AUC (%) per layer, BIM -> BIM+HFC",
                   command("layers", config), notes,
-                  [Table("hfcbench: each layer's characteristic alone", ["#", "layer", *usable], rows)], [name],
+                  [Table("hfcbench, one seed: each layer's characteristic alone", ["#", "layer", *usable], rows,
+                         f"AUC with 95% bootstrap intervals (each AE resampled with its source image); "
+                         f"n<{config.min_aes}: fewer AEs than the min-AE rule allows.")], [name],
                   [{"dataset": config.dataset, "detector": d, "layer_aucs": a} for d, a in aucs.items()])
 
 

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from ..benchmark.config import RunConfig
-from ..benchmark.metrics import auc
+from ..benchmark.uncertainty import auc_interval
 from ..datasets.lesions import add_lesions
 from ..errors import InvalidParameterError
 from .common import command, pool_note, runner
 from .paper import TABLE6, paper_name
-from .report import Report, Table, pct
+from .report import Report, Table, auc_text, pct
 
 LESION_GRID = (("small", 2), ("small", 4), ("small", 6), ("medium", 1), ("medium", 2), ("medium", 4),
                ("large", 1), ("large", 2), ("large", 3))
@@ -49,15 +49,19 @@ def ood_lesions(config: RunConfig, out: Path) -> Report:
         feats = run.extractor.extract(lesioned, truth, progress=False)
         wrong = (feats.predictions != truth).numpy()
         kept = feats.subset(np.flatnonzero(~wrong))
-        value = auc(clean_scores, detector.score(kept)) if len(kept) else None
+        sources = np.tile(np.arange(len(images)), repeats)[~wrong]
+        value = auc_interval(clean_scores, detector.score(kept) if len(kept) else np.empty(0), sources,
+                             seed=config.seed)
         theirs = paper.get((size, count))
-        rows.append([size, count, pct(value), pct(float(wrong.mean())),
+        rows.append([size, count, auc_text(value, 1), pct(float(wrong.mean())),
                      *([f"{theirs[0]:.1f}", f"{theirs[1]:.1f}"] if theirs else ["n/a", "n/a"])])
         records.append({"dataset": config.dataset, "size": size, "count": count, "repeats": repeats,
-                        "auc": value, "false_prediction_rate": float(wrong.mean()), "n_lesioned": len(lesioned)})
+                        **value, "false_prediction_rate": float(wrong.mean()), "n_lesioned": len(lesioned)})
     notes = [pool_note(run), f"S_HFC fitted on the training images' penultimate features ({detector.n_components} "
                              f"components per class); {len(images)} AdvTest images x {repeats} lesion draws per row"]
     return Report("ood-lesions", f"Table VI on {config.dataset}: the HFC score against synthesised lesions",
                   command("ood-lesions", config), notes,
                   [Table(f"AUC (%) and FR (%): hfcbench, then the paper ({paper_name(config.dataset) or 'n/a'})",
-                         ["size", "count", "AUC", "FR", "paper AUC", "paper FR"], rows)], [], records)
+                         ["size", "count", "AUC", "FR", "paper AUC", "paper FR"], rows,
+                         "AUC with its 95% bootstrap interval over AdvTest images (each lesioned copy resampled "
+                         "with its source image).")], [], records)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..benchmark.leaderboard import Table, pct
+from ..benchmark.leaderboard import Estimate, Table, pct, rested_text
 from ..cache import atomic_write_bytes
 
 FIGURES = "figures"  # the sub-folder of an experiment's output that holds its PNGs
@@ -52,3 +52,9 @@ class Report:
 
 def arrow(before, after) -> str:
     return f"{pct(before)} -> {pct(after)}"
+
+
+def auc_text(stats: dict | None, min_aes: int) -> str:
+    """An AUC from :func:`~hfcbench.benchmark.uncertainty.auc_interval` as a table shows it: with
+    its interval, ``n<min_aes (n=...)`` under the min-AE rule, n/a where it could not be scored."""
+    return "n/a" if stats is None else rested_text(Estimate.of(stats, "auc"), stats["n_adv"], min_aes)
