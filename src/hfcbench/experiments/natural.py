@@ -25,10 +25,10 @@ def natural_vs_medical(config: RunConfig, out: Path) -> Report:
         run = runner(given, eps=eps, attacks="hfc", fit_attacks="bim", detectors=detectors)
         group = records(run, out, f"natural-vs-medical-{dataset}-{256 * run.config.eps:g}")
         budget = f"{256 * run.config.eps:g}/256"
-        found_cells = {detector: cell for (_, detector), cell in cells(group).items()}
-        first = group[0]["metrics"]
+        found_cells, first = cells(group), group[0]["metrics"]
         for tag, label in (("before", "BIM"), ("after", "BIM+HFC")):
-            rows.append([dataset, budget, label, *[found_cells[d].auc(tag, config.min_aes) for d in run.detector_names],
+            aucs = [found_cells["bim+hfc", d].auc(tag, config.min_aes) for d in run.detector_names]
+            rows.append([dataset, budget, label, *aucs,
                          pct(first[f"adv_acc_{tag}"]), first.get(f"n_adv_{tag}")])
         notes += [pool_note(run), budget_note(run)]
         found += [traced(r) for r in group]
