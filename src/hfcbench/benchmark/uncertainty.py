@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InvalidParameterError
+from .metrics import auc
 
 LEVEL = 0.95
 N_BOOT = 2000
@@ -109,7 +110,7 @@ def auc_interval(clean: np.ndarray, adv: np.ndarray, adv_source: np.ndarray, *, 
     if not len(adv):
         return {**out, "auc": None, "auc_ci_low": None, "auc_ci_high": None, "auc_se": None}
     counts = source_counts(len(clean), n_boot, seed)
-    out["auc"] = float(weighted_auc(clean, adv, np.ones((1, len(clean))), np.ones((1, len(adv))))[0])
+    out["auc"] = auc(clean, adv)
     out.update(_interval_fields("auc", weighted_auc(clean, adv, counts, counts[:, source])))
     return out
 
