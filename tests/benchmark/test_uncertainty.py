@@ -12,6 +12,7 @@ from hfcbench.benchmark.uncertainty import (
     auc_interval,
     combine_seeds,
     paired_bootstrap,
+    ratio_of_means_interval,
     source_counts,
     weighted_auc,
     weighted_tpr_at_tnr,
@@ -116,6 +117,29 @@ def test_auc_interval_without_positives_or_with_mismatched_sources():
     assert empty["auc"] is None and empty["auc_ci_low"] is None and empty["n_adv"] == 0
     with pytest.raises(InvalidParameterError, match="3 scores but 2 source positions"):
         auc_interval(np.arange(5.0), np.ones(3), np.arange(2))
+
+
+def test_ratio_of_means_interval_against_a_brute_force_bootstrap():
+    """Each replicate resamples images by hand, keeping each numerator with its denominator."""
+    rng = np.random.default_rng(3)
+    n, n_boot = 40, 300
+    top, bottom = 1.0 + rng.random(n), 1.0 + rng.random(n)
+    out = ratio_of_means_interval(top, bottom, n_boot=n_boot, seed=11)
+    draws = np.random.default_rng(11).integers(0, n, (n_boot, n))
+    low, high = np.percentile([top[d].mean() / bottom[d].mean() for d in draws], [2.5, 97.5])
+    assert out["value"] == pytest.approx(top.sum() / bottom.sum()) and out["n"] == n
+    assert (out["value_ci_low"], out["value_ci_high"]) == pytest.approx((low, high))
+    mean = ratio_of_means_interval(top, n_boot=n_boot, seed=11)  # no denominator: the plain mean
+    assert mean["value"] == pytest.approx(top.mean())
+    assert mean["value_ci_low"] == pytest.approx(np.percentile([top[d].mean() for d in draws], 2.5))
+
+
+def test_ratio_of_means_interval_of_a_constant_is_a_point_and_empty_is_none():
+    assert ratio_of_means_interval(np.full(7, 2.0), np.full(7, 4.0))["value_ci_low"] == pytest.approx(0.5)
+    assert ratio_of_means_interval(np.full(7, 2.0), np.full(7, 4.0))["value_ci_high"] == pytest.approx(0.5)
+    assert ratio_of_means_interval(np.empty(0))["value"] is None
+    with pytest.raises(InvalidParameterError, match="two \\(n,\\) arrays"):
+        ratio_of_means_interval(np.ones(3), np.ones(4))
 
 
 def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():

@@ -95,16 +95,22 @@ def test_stress_moves_each_block_the_way_it_was_pushed(smoke_all):
     records = _records(smoke_all, "stress")
     assert {r["dataset"] for r in records} == {"pneumoniamnist", "cifar10"}
     for r in records:  # maximising a block's mean can never end below minimising it
-        assert r["ratio_up"] >= r["ratio_down"] - 1e-6, r
-    assert sum(r["ratio_up"] > 1 > r["ratio_down"] for r in records) >= 0.8 * len(records)
+        assert r["ratio_up"]["value"] >= r["ratio_down"]["value"] - 1e-6, r
+        for ratio in (r["ratio_up"], r["ratio_down"]):
+            assert ratio["value_ci_low"] <= ratio["value"] <= ratio["value_ci_high"]
+        assert r["params"]["dataset"] == r["dataset"] and r["params"]["eps"] == pytest.approx(1 / 256)
+    assert sum(r["ratio_up"]["value"] > 1 > r["ratio_down"]["value"] for r in records) >= 0.8 * len(records)
 
 
 def test_gradient_consistency_is_a_cosine_table(smoke_all):
     (record,) = _records(smoke_all, "gradient-consistency")
     for attack, row in record["attack_cosines"].items():
-        assert row[attack] == pytest.approx(1.0)
-        assert all(-1 - 1e-9 <= v <= 1 + 1e-9 for v in row.values())
-    assert abs(record["chance"]) < 0.5 and "weight_cosines" in record  # pneumoniamnist is binary
+        assert row[attack]["value"] == pytest.approx(1.0)  # and so is every replicate
+        assert row[attack]["value_ci_low"] == pytest.approx(1.0) == row[attack]["value_ci_high"]
+        for v in row.values():
+            assert -1 - 1e-9 <= v["value_ci_low"] <= v["value"] <= v["value_ci_high"] <= 1 + 1e-9
+    assert abs(record["chance"]["value"]) < 0.5 and "weight_cosines" in record  # pneumoniamnist is binary
+    assert record["params"]["dataset"] == "pneumoniamnist" and record["params"]["profile"] == "smoke"
 
 
 def test_ood_semi_white_box_and_3d(smoke_all):
@@ -142,6 +148,23 @@ def test_every_auc_of_the_one_seed_experiments_carries_its_interval(smoke_all):
     for r in _records(smoke_all, "ood-lesions"):
         if r["auc"] is not None:
             assert r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"]
+
+
+def test_records_of_one_seed_experiments_carry_their_run_settings(smoke_all):
+    """Every record names the settings it was made under (``params``), as a leaderboard record does."""
+    table1 = _records(smoke_all, "table1")[0]["params"]
+    for name in ("layers", "tsne", "gradient-consistency", "semi-white-box", "ood-lesions"):
+        for r in _records(smoke_all, name):
+            params = r["params"]
+            assert params["checkpoint_sha256"] == table1["checkpoint_sha256"], name  # the first seed's classifier
+            assert params["adv_test"] == table1["adv_test"] and params["profile"] == "smoke", name
+    substitute = _records(smoke_all, "semi-white-box")[0]["substitute"]
+    assert substitute["seed"] == table1["seed"] + 1 and 0 <= substitute["test_accuracy"] <= 1
+    assert re.fullmatch(r"[0-9a-f]{24}", substitute["checkpoint_key"])  # the cache key of its own training
+    for r in _records(smoke_all, "tsne"):
+        distance = r["nearest_clean_distance"]
+        assert 0 < distance["n"] <= r["n"]
+        assert distance["value_ci_low"] <= distance["value"] <= distance["value_ci_high"]
 
 
 def test_committed_report_has_the_structure_regenerated_here(smoke_all):

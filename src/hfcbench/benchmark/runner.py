@@ -358,13 +358,13 @@ class Runner:
         return build_attack(spec, self.model, context=context, ready_terms=ready, **budget)
 
     # -- the run ---------------------------------------------------------------------------------
-    def run(self, results_path: Path):
-        """Append every missing record to ``results_path`` and yield all records of this run: one per
-        (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
+    @property
+    def params(self) -> dict:
+        """The settings every record of this run carries, so each number traces to them: the
+        config (not where files live or how the run is shown), the classifier, the split and the
+        budget search."""
         c = self.config
-        done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
-                if results_path.exists() else {})
-        params = {k: v for k, v in asdict(c).items()  # settings, not where files live or how the run is shown
+        params = {k: v for k, v in asdict(c).items()
                   if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes", "cache_dir", "data_dir")}
         params.update(arch=self.arch, checkpoint_sha256=self.trained.checkpoint_sha256,
                       hooked_layers=self.extractor.layer_names[:-1], pool_size=self.split.pool_size,
@@ -372,7 +372,15 @@ class Runner:
                       adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
                       test_accuracy=self.trained.test_accuracy,
                       eps_search=None if self.budget_search is None else as_state(self.budget_search))
-        stamp = {"params": params, "versions": describe_platform(), "device": str(self.device)}
+        return params
+
+    def run(self, results_path: Path):
+        """Append every missing record to ``results_path`` and yield all records of this run: one per
+        (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
+        c = self.config
+        done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
+                if results_path.exists() else {})
+        stamp = {"params": self.params, "versions": describe_platform(), "device": str(self.device)}
         evaluated: dict[tuple[str, str], list[str]] = {}  # (fit attack, detector) -> attacks it faced
         bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
                    disable=c.quiet)

@@ -115,6 +115,31 @@ def auc_interval(clean: np.ndarray, adv: np.ndarray, adv_source: np.ndarray, *, 
     return out
 
 
+def ratio_of_means_interval(numerator: np.ndarray, denominator: np.ndarray | None = None, *,
+                            n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """``mean(numerator) / mean(denominator)`` over ``n`` images (the plain mean of ``numerator``
+    when ``denominator`` is None), with the percentile interval of the bootstrap over images: a
+    replicate resamples images, each keeping its numerator and denominator together. For the
+    numbers of an experiment that are not AUCs: a block's activation ratio, a mean distance or
+    cosine similarity.
+
+    Args:
+        numerator, denominator: (n,) per-image values.
+    Returns:
+        ``{"value", "value_ci_low", "value_ci_high", "value_se", "n"}``; None values where n = 0.
+    """
+    top = np.asarray(numerator, dtype=np.float64)
+    bottom = np.ones_like(top) if denominator is None else np.asarray(denominator, dtype=np.float64)
+    if top.shape != bottom.shape or top.ndim != 1:
+        raise InvalidParameterError(f"per-image values must be two (n,) arrays, got {top.shape} and {bottom.shape}")
+    if not len(top):
+        return {"value": None, "value_ci_low": None, "value_ci_high": None, "value_se": None, "n": 0}
+    counts = source_counts(len(top), n_boot, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        replicates = (counts @ top) / (counts @ bottom)
+    return {"value": float(top.mean() / bottom.mean()), **_interval_fields("value", replicates), "n": len(top)}
+
+
 def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
                      after_source: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Intervals of one cell, as numbers for a record's ``metrics``.

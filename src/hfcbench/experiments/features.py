@@ -9,9 +9,10 @@ import torch
 
 from ..benchmark.config import RunConfig
 from ..benchmark.plots import layer_auc_plot, tsne_plot
+from ..benchmark.uncertainty import ratio_of_means_interval
 from ..errors import HfcbenchError
 from .common import budget_note, command, figure, pool_note, runner
-from .report import Report, Table, auc_text
+from .report import Report, Table, auc_text, interval_text
 
 LAYER_DETECTORS = "lid,maha,dnn"
 
@@ -40,18 +41,19 @@ def layers(config: RunConfig, out: Path) -> Report:
                   [Table("hfcbench, one seed: each layer's characteristic alone", ["#", "layer", *usable], rows,
                          f"AUC with 95% bootstrap intervals (each AE resampled with its source image); "
                          f"n<{config.min_aes}: fewer AEs than the min-AE rule allows.")], [name],
-                  [{"dataset": config.dataset, "detector": d, "layer_aucs": a} for d, a in aucs.items()])
+                  [{"dataset": config.dataset, "detector": d, "layer_aucs": a, "params": run.params}
+                   for d, a in aucs.items()])
 
 
-def _nearest_distance(points: np.ndarray, reference: np.ndarray, *, same: bool = False) -> float:
-    """Mean Euclidean distance from each point to its nearest reference point (``same``: the two
-    sets are one, and a point is not its own neighbour)."""
+def _nearest_distances(points: np.ndarray, reference: np.ndarray, *, same: bool = False) -> np.ndarray:
+    """(n,) Euclidean distance from each of the n points to its nearest reference point (``same``:
+    the two sets are one, and a point is not its own neighbour); empty without a reference."""
     if len(points) == 0 or len(reference) < 1 + same:
-        return float("nan")
+        return np.empty(0)
     dist = torch.cdist(torch.from_numpy(points), torch.from_numpy(reference))
     if same:
         dist.fill_diagonal_(float("inf"))
-    return float(dist.min(1).values.mean())
+    return dist.min(1).values.numpy()
 
 
 def tsne(config: RunConfig, out: Path) -> Report:
@@ -69,12 +71,15 @@ def tsne(config: RunConfig, out: Path) -> Report:
     for label, feats in (("clean", clean), ("BIM", bim), ("BIM+HFC", hfc)):
         values = feats.array("penultimate")
         own = feats.labels.numpy()
-        dists = [_nearest_distance(values[own == k], groups["clean"][labels == k], same=label == "clean")
-                 for k in np.unique(own)]
-        rows.append([label, len(values), f"{np.nanmean(dists):.3f}" if dists else "n/a"])
+        dists = np.concatenate([np.empty(0)] + [
+            _nearest_distances(values[own == k], groups["clean"][labels == k], same=label == "clean")
+            for k in np.unique(own)])
+        distance = ratio_of_means_interval(dists, seed=config.seed)
+        rows.append([label, len(values), interval_text(distance)])
         found.append({"dataset": config.dataset, "group": label, "n": len(values),
-                      "nearest_clean_distance": float(np.nanmean(dists)) if dists else None})
-    note = "for clean inputs the nearest neighbour is another clean input of the same class"
+                      "nearest_clean_distance": distance, "params": run.params})
+    note = ("for clean inputs the nearest neighbour is another clean input of the same class; mean over the "
+            "inputs with its 95% bootstrap interval over inputs")
     return Report("tsne", f"Figs. 1/7 on {config.dataset}: t-SNE of penultimate features",
                   command("tsne", config), [pool_note(run), budget_note(run), note],
                   [Table("mean distance to the nearest clean input of the target class (penultimate space)",

@@ -5,7 +5,8 @@ For each AE the penultimate change ``dz = z(x_adv) - z(x)`` is compared (cosine 
 averaged over inputs) between attacks; along BIM's path each step's change ``z(x_t) - z(x_{t-1})``
 is compared with the other steps'; for binary models ``dz`` is compared with ``w_target -
 w_source`` (the rows of the last layer's weight), which Theorem 1 says it follows. A random
-direction gives the chance level.
+direction gives the chance level. Each number is a mean over images with its 95% bootstrap
+interval over images.
 """
 
 from __future__ import annotations
@@ -21,15 +22,22 @@ from ..attacks import BASE_ATTACKS, build_attack
 from ..attacks.base import choose_targets
 from ..benchmark.budget import pool_sample
 from ..benchmark.config import RunConfig
+from ..benchmark.uncertainty import ratio_of_means_interval
 from ..models.features import eval_mode
 from .common import budget_note, command, pool_note, runner
-from .report import Report, Table
+from .report import Report, Table, interval_text
 
 CONSISTENCY_POOL = 128
 
 
-def _mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(F.cosine_similarity(a, b, dim=1).mean())
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """(n,) cosine similarity of each row of ``a`` (n, D) with the same row of ``b``."""
+    return F.cosine_similarity(a, b, dim=1).cpu().numpy()
+
+
+def _mean_cosine(a: torch.Tensor, b: torch.Tensor, seed: int) -> dict:
+    """Mean cosine over the n images with its bootstrap interval (``ratio_of_means_interval``)."""
+    return ratio_of_means_interval(_cosines(a, b), seed=seed)
 
 
 def gradient_consistency(config: RunConfig, out: Path) -> Report:
@@ -49,7 +57,8 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
             continue
         changes[name] = penultimate(run.craft(run.build(name), images, labels, desc=name).adv) - z
     names = list(changes)
-    attack_rows = [[a, *[f"{_mean_cosine(changes[a], changes[b]):.3f}" for b in names]] for a in names]
+    attack_cosines = {a: {b: _mean_cosine(changes[a], changes[b], c.seed) for b in names} for a in names}
+    attack_rows = [[a, *[interval_text(attack_cosines[a][b]) for b in names]] for a in names]
 
     bim = build_attack("bim", run.model, eps=c.eps, alpha=c.alpha, steps=c.steps, seed=c.seed)
     target = choose_targets(labels, run.dataset.num_classes, seed=c.seed)
@@ -58,30 +67,33 @@ def gradient_consistency(config: RunConfig, out: Path) -> Report:
         path = [z] + [penultimate(x_t) for x_t in bim.iterates(images.to(device), target.to(device),
                                                                  torch.arange(len(images)))]
     steps = [b - a for a, b in pairwise(path)]
-    step_cosines = [_mean_cosine(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps)) if i != j]
+    # (n,) per image: the mean cosine over the ordered pairs of distinct steps
+    pair_means = np.mean([_cosines(steps[i], steps[j]) for i in range(len(steps)) for j in range(len(steps))
+                          if i != j], axis=0)
+    step_pairwise = ratio_of_means_interval(pair_means, seed=c.seed)
     total = path[-1] - path[0]
-    to_total = [_mean_cosine(step, total) for step in steps]
+    to_total = [_mean_cosine(step, total, c.seed) for step in steps]
     generator = torch.Generator().manual_seed(c.seed)
     random_direction = torch.randn(total.shape, generator=generator, dtype=total.dtype)
-    chance = _mean_cosine(total, random_direction)
-    step_rows = [["mean over step pairs (s != t)", f"{np.mean(step_cosines):.3f}"],
-                 ["step t vs the whole path, first step", f"{to_total[0]:.3f}"],
-                 ["step t vs the whole path, last step", f"{to_total[-1]:.3f}"],
-                 ["whole path vs a random direction (chance)", f"{chance:.3f}"]]
+    chance = _mean_cosine(total, random_direction, c.seed)
+    step_rows = [["mean over step pairs (s != t)", interval_text(step_pairwise)],
+                 ["step t vs the whole path, first step", interval_text(to_total[0])],
+                 ["step t vs the whole path, last step", interval_text(to_total[-1])],
+                 ["whole path vs a random direction (chance)", interval_text(chance)]]
     tables = [Table("cosine similarity of dz between attacks", ["attack", *names], attack_rows),
               Table(f"BIM, {c.steps} steps: cosine similarity of per-step changes", ["comparison", "cosine"],
                     step_rows)]
-    records = [{"dataset": c.dataset, "attack_cosines": {a: {b: _mean_cosine(changes[a], changes[b]) for b in names}
-                                                         for a in names},
-                "step_pairwise_mean": float(np.mean(step_cosines)), "step_to_total": to_total, "chance": chance}]
+    records = [{"dataset": c.dataset, "attack_cosines": attack_cosines, "step_pairwise_mean": step_pairwise,
+                "step_to_total": to_total, "chance": chance, "params": run.params}]
     notes = [pool_note(run), budget_note(run), f"{len(sample)} AdvTest images; successful or not, every AE counts"]
     weight = run.extractor.extract(images[:1], progress=False).head_weight  # (K, D) last linear layer
     if run.dataset.num_classes == 2 and weight is not None:  # Theorem 1: dz follows w_target - w_source
         direction = (weight[target] - weight[labels]).double()
-        rows = [[a, f"{_mean_cosine(changes[a], direction):.3f}"] for a in names]
-        rows.append(["random direction (chance)", f"{_mean_cosine(random_direction, direction):.3f}"])
+        weight_cosines = {a: _mean_cosine(changes[a], direction, c.seed) for a in names}
+        rows = [[a, interval_text(value)] for a, value in weight_cosines.items()]
+        rows.append(["random direction (chance)", interval_text(_mean_cosine(random_direction, direction, c.seed))])
         tables.append(Table("cosine similarity of dz with w_target - w_source", ["attack", "cosine"], rows))
-        records[0]["weight_cosines"] = {a: _mean_cosine(changes[a], direction) for a in names}
+        records[0]["weight_cosines"] = weight_cosines
     else:
         notes.append(f"the w_target - w_source comparison is for binary models; this one has "
                      f"{run.dataset.num_classes} classes")

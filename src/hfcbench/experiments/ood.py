@@ -56,7 +56,8 @@ def ood_lesions(config: RunConfig, out: Path) -> Report:
         rows.append([size, count, auc_text(value, 1), pct(float(wrong.mean())),
                      *([f"{theirs[0]:.1f}", f"{theirs[1]:.1f}"] if theirs else ["n/a", "n/a"])])
         records.append({"dataset": config.dataset, "size": size, "count": count, "repeats": repeats,
-                        **value, "false_prediction_rate": float(wrong.mean()), "n_lesioned": len(lesioned)})
+                        **value, "false_prediction_rate": float(wrong.mean()), "n_lesioned": len(lesioned),
+                        "params": run.params})
     notes = [pool_note(run), f"S_HFC fitted on the training images' penultimate features ({detector.n_components} "
                              f"components per class); {len(images)} AdvTest images x {repeats} lesion draws per row"]
     return Report("ood-lesions", f"Table VI on {config.dataset}: the HFC score against synthesised lesions",

@@ -58,3 +58,13 @@ def auc_text(stats: dict | None, min_aes: int) -> str:
     """An AUC from :func:`~hfcbench.benchmark.uncertainty.auc_interval` as a table shows it: with
     its interval, ``n<min_aes (n=...)`` under the min-AE rule, n/a where it could not be scored."""
     return "n/a" if stats is None else rested_text(Estimate.of(stats, "auc"), stats["n_adv"], min_aes)
+
+
+def interval_text(stats: dict, digits: int = 3) -> str:
+    """A number from :func:`~hfcbench.benchmark.uncertainty.ratio_of_means_interval` as a table
+    shows it: ``0.977 [0.970, 0.984]``; n/a where there was nothing to average."""
+    if stats["value"] is None:
+        return "n/a"
+    if stats["value_ci_low"] is None:
+        return f"{stats['value']:.{digits}f}"
+    return f"{stats['value']:.{digits}f} [{stats['value_ci_low']:.{digits}f}, {stats['value_ci_high']:.{digits}f}]"

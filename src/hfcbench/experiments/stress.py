@@ -15,9 +15,10 @@ from ..attacks.bim import BIM
 from ..benchmark.budget import pool_sample
 from ..benchmark.config import RunConfig
 from ..benchmark.plots import line_plot
+from ..benchmark.uncertainty import ratio_of_means_interval
 from ..models.features import PENULTIMATE
 from .common import command, figure, pool_note, runner
-from .report import Report, Table
+from .report import Report, Table, interval_text
 
 STRESS_EPS = 1 / 256  # the paper's budget for Fig. 4
 STRESS_STEPS = 10
@@ -39,9 +40,11 @@ class MeanActivation(LossTerm):
 
 
 def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
-                 size: int = STRESS_POOL) -> dict[str, tuple[float, float]]:
+                 size: int = STRESS_POOL) -> dict[str, tuple[dict, dict]]:
     """``{layer: (ratio after J_up, ratio after J_down)}``: mean activation of the block on the
-    AEs over that on the clean inputs, for a seeded sample of the correctly classified pool."""
+    AEs over that on the clean inputs, for a seeded sample of the correctly classified pool, each
+    a :func:`~hfcbench.benchmark.uncertainty.ratio_of_means_interval` (each image resampled with
+    its AE)."""
     test = run.dataset.test
     sample = pool_sample(run.split.kept, test.labels.numpy(), size, run.config.seed)
     images, labels = test.images[sample], test.labels[sample]
@@ -53,30 +56,31 @@ def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
             attack = BIM(run.model, eps=eps, alpha=2 * eps / steps, steps=steps, seed=run.config.seed,
                          terms=[MeanActivation(layer, sign)])
             adv = run.craft(attack, images, labels, desc=f"stress {layer}").adv
-            means.append(float(run.extractor.extract(adv, labels, progress=False).layers[layer].mean()))
-        base = float(clean.layers[layer].mean())
-        out[layer] = (means[0] / base, means[1] / base)
+            means.append(run.extractor.extract(adv, labels, progress=False).layers[layer].mean(1).numpy())
+        base = clean.layers[layer].mean(1).numpy()  # (n,) each image's mean activation of the block
+        out[layer] = tuple(ratio_of_means_interval(moved, base, seed=run.config.seed) for moved in means)
     return out
 
 
 def stress(config: RunConfig, out: Path) -> Report:
     """Fig. 4: how far BIM moves each block's mean activation, this dataset against CIFAR-10."""
     sets = [config.dataset] + ([COMPARE_WITH] if config.dataset != COMPARE_WITH else [])
-    ratios, notes = {}, []
+    ratios, notes, params = {}, [], {}
     for name in sets:
         run = runner(config, dataset=name, eps=STRESS_EPS)
-        ratios[name] = block_ratios(run)
+        ratios[name], params[name] = block_ratios(run), run.params
         notes.append(pool_note(run))
     notes.append(f"BIM within eps = {256 * STRESS_EPS:g}/256, {STRESS_STEPS} steps, on up to {STRESS_POOL} "
                  "correctly classified test images; ratio = mean activation of the block on the AEs / on the "
-                 "clean images (up: maximising it, down: minimising it)")
+                 "clean images (up: maximising it, down: minimising it), with its 95% bootstrap interval over images")
     rows, records, series = [], [], {}
     for name, by_layer in ratios.items():
         for i, (layer, (up, down)) in enumerate(by_layer.items()):
-            rows.append([name, i + 1, layer, f"{up:.3f}", f"{down:.3f}"])
-            records.append({"dataset": name, "layer": layer, "ratio_up": up, "ratio_down": down})
-        series[f"{name} up"] = [up for up, _ in by_layer.values()]
-        series[f"{name} down"] = [down for _, down in by_layer.values()]
+            rows.append([name, i + 1, layer, interval_text(up), interval_text(down)])
+            records.append({"dataset": name, "layer": layer, "ratio_up": up, "ratio_down": down,
+                            "params": params[name]})
+        series[f"{name} up"] = [up["value"] for up, _ in by_layer.values()]
+        series[f"{name} down"] = [down["value"] for _, down in by_layer.values()]
     groups = {label: label.rsplit(" ", 1)[0] for label in series}  # one colour per dataset
     styles = {label: "-o" if label.endswith(" up") else ":o" for label in series}
     longest = max(len(v) for v in series.values())

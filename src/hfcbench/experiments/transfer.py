@@ -67,7 +67,9 @@ def semi_white_box(config: RunConfig, out: Path) -> Report:
         rows.append([spec, *[auc_text(cell, config.min_aes) for cell in cells.values()], pct(success_rate(success)),
                      len(adv)])
         records.append({"dataset": config.dataset, "attack": spec, "setting": "semi-white-box",
-                        "auc": cells, "adv_acc": success_rate(success), "n_adv": len(adv)})
+                        "auc": cells, "adv_acc": success_rate(success), "n_adv": len(adv), "params": victim.params,
+                        "substitute": {"seed": substitute.config.seed, "checkpoint_key": substitute.trained.key,
+                                       "test_accuracy": substitute.trained.test_accuracy}})
     notes = [pool_note(victim), budget_note(victim),
              f"substitute: {substitute.arch} trained with seed {config.seed + 1} (test accuracy "
              f"{100 * substitute.trained.test_accuracy:.1f}%); victim detectors fitted on the victim's own BIM AEs"]
