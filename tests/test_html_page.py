@@ -10,24 +10,10 @@ from hfcbench.benchmark.leaderboard import NOT_ADAPTIVE
 from hfcbench.cli import main
 from tests.browser import Browser, find_browser
 from tests.conftest import require
+from tests.records import record
 
 AFTER = {("pneumoniamnist", "kd"): 0.62, ("pneumoniamnist", "maha"): 0.31, ("pneumoniamnist", "lid"): 0.77,
          ("breastmnist", "kd"): 0.55, ("breastmnist", "maha"): 0.12, ("breastmnist", "lid"): 0.91}
-
-
-def record(dataset, detector, attack, after, *, n_after=40, status=None):
-    metrics = {"auc_before": 0.95, "auc_before_ci_low": 0.9, "auc_before_ci_high": 0.99, "tpr90_before": 0.9,
-               "adv_acc_before": 0.98, "n_clean": 50, "n_adv_before": 45, "n_adv_after": n_after}
-    if after is not None:
-        metrics.update(auc_after=after, auc_after_ci_low=after - 0.05, auc_after_ci_high=after + 0.05,
-                       auc_drop=0.95 - after, auc_drop_ci_low=0.9 - after, auc_drop_ci_high=1.0 - after,
-                       tpr90_after=0.4, adv_acc_after=0.9)
-    r = {"dataset": dataset, "model": "resnet20", "seed": 0, "fit_attack": "bim", "attack": attack,
-         "detector": detector, "metrics": metrics, "params": {"eps": 8 / 256, "steps": 16, "noisy": True},
-         "versions": {"hfcbench": "test", "torch": "2.13.0"}, "device": "cpu"}
-    if status:
-        r["status"] = status
-    return r
 
 
 def records():

@@ -131,6 +131,12 @@ class Cell:
         text = rested_text(self.metric(f"auc_{tag}"), self.n_aes(tag), min_aes, compact)
         return f"{text} (!)" if tag == "after" and self.warnings else text
 
+    def tpr(self, tag: str, min_aes: int) -> str:
+        """TPR@90 in %, or ``n<min_aes`` under the min-AE rule (the AUC beside it gives n)."""
+        if tag == "after" and self.not_adaptive or self.n_aes(tag) >= min_aes:
+            return pct(self.metric(f"tpr90_{tag}").value)
+        return f"n<{min_aes}"
+
     @property
     def not_adaptive(self) -> bool:
         """No seed attacked the detector as itself (a detector-aware attack, no ``torch_score``)."""
@@ -226,7 +232,7 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
                     row += ["error (below)", ""]
                     continue
                 row += [f"{cell.auc('before', min_aes, compact)} -> {cell.auc('after', min_aes, compact)}",
-                        f"{pct(cell.metric('tpr90_before').value)} -> {pct(cell.metric('tpr90_after').value)}"]
+                        f"{cell.tpr('before', min_aes)} -> {cell.tpr('after', min_aes)}"]
                 warned += [f"{det} / {attack}: {w}" for w in cell.warnings]
             rows.append(row)
         acc, counts = ["Adv. Acc"], [f"n AEs scored ({'per' if len(seeds) == 1 else 'fewest per'} seed)"]
@@ -241,8 +247,9 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         interval = ("95% paired bootstrap over AdvTest images" if len(seeds) == 1 else
                     f"95% t-interval over the {len(seeds)} seeds, never narrower than each seed's bootstrap")
         note = (f"AUC and TPR@90 in %; AUC intervals: {interval}. An AUC resting on fewer than {min_aes} successful "
-                f"AEs (per seed) is shown as n<{min_aes} and enters no ranking. Detector-aware attacks (joint, "
-                "selective, orthogonal) craft one AE set per detector (Adv. Acc and n: their range over detectors); "
+                f"AEs (per seed) is shown as n<{min_aes}, with its TPR@90, and enters no ranking. Detector-aware "
+                "attacks (joint, selective, orthogonal) craft one AE set per detector (Adv. Acc and n: their range "
+                "over detectors); "
                 f"'{NOT_ADAPTIVE}': the detector has no torch_score, so they could not run against it. worst-case: per "
                 "image, the successful AE the detector scores lowest over every attack evaluated against it."
                 + "".join(f" Error of {det}: {text}" for det, text in errors.items())
