@@ -12,6 +12,7 @@ from hfcbench.benchmark.uncertainty import (
     auc_interval,
     combine_seeds,
     paired_bootstrap,
+    proportion_interval,
     ratio_of_means_interval,
     source_counts,
     weighted_auc,
@@ -140,6 +141,20 @@ def test_ratio_of_means_interval_of_a_constant_is_a_point_and_empty_is_none():
     assert ratio_of_means_interval(np.empty(0))["value"] is None
     with pytest.raises(InvalidParameterError, match="two \\(n,\\) arrays"):
         ratio_of_means_interval(np.ones(3), np.ones(4))
+
+
+def test_proportion_interval_is_the_wilson_score_interval():
+    """Values worked by hand from Wilson (1927): 8 of 10 gives [0.4902, 0.9433] (as statsmodels'
+    proportion_confint(8, 10, method="wilson")); 0 of n reaches z^2 / (n + z^2), never a point."""
+    assert proportion_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    z2 = stats.norm.ppf(0.975) ** 2
+    assert proportion_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert proportion_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    wide, narrow = proportion_interval(5, 10), proportion_interval(500, 1000)
+    assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
+    assert proportion_interval(0, 0) is None
+    with pytest.raises(InvalidParameterError, match="11 of 10"):
+        proportion_interval(11, 10)
 
 
 def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():

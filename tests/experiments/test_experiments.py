@@ -124,6 +124,10 @@ def test_ood_semi_white_box_and_3d(smoke_all):
     for r in dims.values():
         rates = list(r["success"].values())
         assert rates[-1] >= rates[0]  # a larger budget never helps the classifier here
+        for budget, rate in r["success"].items():
+            low, high = r["success_ci"][budget]
+            assert low <= rate <= high and round(rate * r["n"]) == pytest.approx(rate * r["n"])
+        assert r["params"]["eps"] == pytest.approx(1 / 256)
 
 
 def test_every_auc_of_the_one_seed_experiments_carries_its_interval(smoke_all):

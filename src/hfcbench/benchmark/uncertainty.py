@@ -140,6 +140,21 @@ def ratio_of_means_interval(numerator: np.ndarray, denominator: np.ndarray | Non
     return {"value": float(top.mean() / bottom.mean()), **_interval_fields("value", replicates), "n": len(top)}
 
 
+def proportion_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float] | None:
+    """Wilson score interval ``(low, high)`` of a success rate ``successes / n`` (an attack's
+    success over ``n`` images); None when ``n`` is 0. Unlike the normal approximation it stays
+    inside [0, 1] and is not a point at 0% or 100%."""
+    if not 0 <= successes <= n:
+        raise InvalidParameterError(f"a success rate needs 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return None
+    z = stats.norm.ppf(0.5 + level / 2)
+    rate, shrink = successes / n, 1 + z * z / n
+    center = (rate + z * z / (2 * n)) / shrink
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / shrink
+    return max(center - half, 0.0), min(center + half, 1.0)
+
+
 def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
                      after_source: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Intervals of one cell, as numbers for a record's ``metrics``.

@@ -15,6 +15,7 @@ from ..benchmark.budget import pool_sample, search_budget
 from ..benchmark.config import RunConfig
 from ..benchmark.plots import line_plot
 from ..benchmark.runner import Runner
+from ..benchmark.uncertainty import proportion_interval
 from ..datasets import load_dataset
 from ..datasets.downsample import downsample
 from .common import command, figure, pool_note
@@ -25,12 +26,20 @@ DIMS_POOL = 256
 VOLUMES, IMAGES = "adrenalmnist3d", "pneumoniamnist"
 
 
-def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> dict:
-    """``{eps/256: targeted BIM success}`` on up to :data:`DIMS_POOL` correctly classified images."""
+def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> tuple[dict, int]:
+    """``({eps/256: targeted BIM success}, n)`` on ``n`` (up to :data:`DIMS_POOL`) correctly
+    classified images."""
     test, c = run.dataset.test, run.config
     sample = pool_sample(run.split.kept, test.labels.numpy(), DIMS_POOL, c.seed)
-    return search_budget(run.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
-                         grid=budgets, target=float("inf"), batch_size=c.batch_size, progress=not c.quiet).rates
+    rates = search_budget(run.model, test.images[sample], test.labels[sample], steps=c.steps, seed=c.seed,
+                          grid=budgets, target=float("inf"), batch_size=c.batch_size, progress=not c.quiet).rates
+    return rates, len(sample)
+
+
+def _rate_text(rate: float, n: int) -> str:
+    """``49.4 [43.3, 55.5]``: a success rate in % with its Wilson interval."""
+    low, high = proportion_interval(round(rate * n), n)
+    return f"{pct(rate)} [{pct(low)}, {pct(high)}]"
 
 
 def dims(config: RunConfig, out: Path) -> Report:
@@ -50,8 +59,9 @@ def dims(config: RunConfig, out: Path) -> Report:
     runs[image_set] = Runner(replace(config.on_dataset(IMAGES), model=None, eps=1 / 256) if is_3d else
                              replace(config, eps=1 / 256),
                              dataset=None if is_3d else given)
-    rates = {name: success_over_budgets(run) for name, run in runs.items()}
-    rows = [[f"{b:g}/256", *[pct(rates[name][b]) for name in runs]] for b in DIMS_BUDGETS]
+    measured = {name: success_over_budgets(run) for name, run in runs.items()}
+    rates = {name: found for name, (found, _) in measured.items()}
+    rows = [[f"{b:g}/256", *[_rate_text(rates[name][b], measured[name][1]) for name in runs]] for b in DIMS_BUDGETS]
     dims_of = {name: int(np.prod(run.dataset.image_shape)) for name, run in runs.items()}
     name = f"3d-vs-2d-{volumes.name}.png"
     line_plot(figure(out, name), "targeted BIM success over budgets", list(DIMS_BUDGETS),
@@ -62,6 +72,10 @@ def dims(config: RunConfig, out: Path) -> Report:
                  "correctly classified test images per set")
     return Report("3d-vs-2d", f"Fig. 9: BIM success, {volumes.name} (3-D) against {image_set} (2-D)",
                   command("3d-vs-2d", config), notes,
-                  [Table("Adv. Acc (%) of targeted BIM", ["eps", *[f"{k} ({dims_of[k]} dims)" for k in runs]], rows)],
-                  [name], [{"dataset": k, "input_dims": dims_of[k], "success": {str(b): v for b, v in r.items()}}
-                           for k, r in rates.items()])
+                  [Table("Adv. Acc (%) of targeted BIM", ["eps", *[f"{k} ({dims_of[k]} dims)" for k in runs]], rows,
+                         "with 95% Wilson intervals over the images attacked")],
+                  [name], [{"dataset": k, "input_dims": dims_of[k], "n": measured[k][1],
+                            "success": {str(b): v for b, v in r.items()},
+                            "success_ci": {str(b): proportion_interval(round(v * measured[k][1]), measured[k][1])
+                                           for b, v in r.items()},
+                            "params": runs[k].params} for k, r in rates.items()])
