@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +55,10 @@ def test_run_writes_records_and_tables(smoke_run, capsys):
     assert (root / "out" / "leaderboard.csv").read_text().startswith("dataset,model,seed,fit_attack,attack,detector")
     capsys.readouterr()
     assert main(["leaderboard", str(root / "out" / "results.jsonl")]) == 0
-    assert "detectors by worst-case AUC" in capsys.readouterr().out
+    printed = capsys.readouterr().out  # what `hfcbench run` prints at its end, as the README's first command does
+    assert "detectors by worst-case AUC" in printed and "not separated from" in printed
+    assert re.search(r"\d+\.\d±\d+\.\d", printed)  # compact intervals in the text table
+    assert "is shown as n<20, with its TPR@90, and enters no ranking" in printed  # the min-AE note
 
 
 def test_rerun_recomputes_nothing_and_gives_the_same_numbers(smoke_run):
