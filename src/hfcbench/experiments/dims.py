@@ -36,10 +36,9 @@ def success_over_budgets(run: Runner, budgets=DIMS_BUDGETS) -> tuple[dict, int]:
     return rates, len(sample)
 
 
-def _rate_text(rate: float, n: int) -> str:
-    """``49.4 [43.3, 55.5]``: a success rate in % with its Wilson interval."""
-    low, high = proportion_interval(round(rate * n), n)
-    return f"{pct(rate)} [{pct(low)}, {pct(high)}]"
+def _wilson(rates: dict, n: int) -> dict:
+    """``{eps/256: (low, high)}``: the Wilson interval of each success rate over ``n`` images."""
+    return {b: proportion_interval(round(rate * n), n) for b, rate in rates.items()}
 
 
 def dims(config: RunConfig, out: Path) -> Report:
@@ -61,7 +60,9 @@ def dims(config: RunConfig, out: Path) -> Report:
                              dataset=None if is_3d else given)
     measured = {name: success_over_budgets(run) for name, run in runs.items()}
     rates = {name: found for name, (found, _) in measured.items()}
-    rows = [[f"{b:g}/256", *[_rate_text(rates[name][b], measured[name][1]) for name in runs]] for b in DIMS_BUDGETS]
+    intervals = {name: _wilson(found, n) for name, (found, n) in measured.items()}
+    rows = [[f"{b:g}/256", *[f"{pct(rates[k][b])} [{pct(intervals[k][b][0])}, {pct(intervals[k][b][1])}]"
+                             for k in runs]] for b in DIMS_BUDGETS]
     dims_of = {name: int(np.prod(run.dataset.image_shape)) for name, run in runs.items()}
     name = f"3d-vs-2d-{volumes.name}.png"
     line_plot(figure(out, name), "targeted BIM success over budgets", list(DIMS_BUDGETS),
@@ -76,6 +77,5 @@ def dims(config: RunConfig, out: Path) -> Report:
                          "with 95% Wilson intervals over the images attacked")],
                   [name], [{"dataset": k, "input_dims": dims_of[k], "n": measured[k][1],
                             "success": {str(b): v for b, v in r.items()},
-                            "success_ci": {str(b): proportion_interval(round(v * measured[k][1]), measured[k][1])
-                                           for b, v in r.items()},
+                            "success_ci": {str(b): interval for b, interval in intervals[k].items()},
                             "params": runs[k].params} for k, r in rates.items()])
