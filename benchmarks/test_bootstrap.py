@@ -6,8 +6,8 @@ A chest X-ray cell of the quick profile: 165 clean AdvTest images, 165 AEs befor
 import numpy as np
 import pytest
 
-from hfcbench.benchmark.metrics import auc, tpr_at_tnr
-from hfcbench.benchmark.uncertainty import paired_bootstrap
+from hfcbench.stats.bootstrap import paired_bootstrap
+from hfcbench.stats.metrics import auc, tpr_at_tnr
 
 N_CLEAN, N_BOOT = 165, 2000
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from hfcbench.benchmark.results import read_records
 from hfcbench.cli import main
+from hfcbench.results import read_records
 
 SMOKE = ["--profile", "smoke", "--quiet", "--device", "cpu"]
 SMALL = [*SMOKE, "--detectors", "maha,kd", "--attacks", "bim+hfc", "--fit-attacks", "bim"]
@@ -262,7 +262,7 @@ def test_a_run_killed_during_a_record_write_leaves_a_file_the_next_run_repairs(t
     args = ["run", *SMALL, "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     killer = (
         "import os, signal, sys\n"
-        "import hfcbench.benchmark.results as results\n"
+        "import hfcbench.results as results\n"
         "real = results.append_record\n"
         "count = [0]\n"
         "def torn(path, record):\n"
@@ -274,7 +274,7 @@ def test_a_run_killed_during_a_record_write_leaves_a_file_the_next_run_repairs(t
         "        handle.write(line[:len(line) // 2]); handle.flush(); os.fsync(handle.fileno())\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "results.append_record = torn\n"
-        "import hfcbench.benchmark.runner as runner\n"
+        "import hfcbench.protocol.runner as runner\n"
         "runner.append_record = torn\n"
         "from hfcbench.cli import main\n"
         f"sys.exit(main({args!r}))\n")

@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from hfcbench.benchmark.runner import CODE
 from hfcbench.cache import Cache, class_fingerprint, content_key, source_fingerprint
 from hfcbench.models.zoo import CHECKPOINT_CODE
+from hfcbench.protocol.artifacts import CODE
 
 
 class Fitted:

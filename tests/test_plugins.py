@@ -57,7 +57,7 @@ DETECTOR_AWARE_RUN = ["run", "--profile", "smoke", "--attacks", "joint,selective
 
 
 def _records(path):
-    from hfcbench.benchmark.results import read_records
+    from hfcbench.results import read_records
 
     return {(r["attack"], r["detector"]): r for r in read_records([path])}
 

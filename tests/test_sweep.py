@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hfcbench.benchmark.config import FILE_KEYS, RunConfig
-from hfcbench.benchmark.runner import Runner
 from hfcbench.errors import HfcbenchError, InvalidParameterError
+from hfcbench.protocol.config import FILE_KEYS, RunConfig
+from hfcbench.protocol.runner import Runner
 from hfcbench.sweep import located, run_sweep
 from hfcbench.sweep.grid import expand, read_grid
 from hfcbench.sweep.plan import needed, plan

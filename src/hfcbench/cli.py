@@ -68,8 +68,8 @@ def _model_and_data(args):
     run schema (one set of rules for every command)."""
     from dataclasses import replace
 
-    from .benchmark.config import RunConfig
     from .datasets import load_dataset
+    from .protocol.config import RunConfig
 
     keys = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std")
     config = RunConfig(**{k: getattr(args, k) for k in keys if getattr(args, k) is not None})
@@ -120,7 +120,7 @@ def _cmd_layers(args) -> int:
 
 
 def _run_config(args):
-    from .benchmark.config import FILE_KEYS, RunConfig
+    from .protocol.config import FILE_KEYS, RunConfig
 
     values = {}
     if args.config:
@@ -183,13 +183,14 @@ def _add_model_options(p: argparse.ArgumentParser, *, default_dataset: str | Non
 
 def _cmd_run(args) -> int:
 
-    from .benchmark.leaderboard import render, write_tables
-    from .benchmark.runner import Runner
+    from .protocol.runner import Runner
+    from .report.files import write_tables
+    from .report.leaderboard import render
 
     for plugin in args.plugin:
         register_plugin(plugin)
     if args.plots:
-        from .benchmark.plots import pyplot
+        from .report.plots import pyplot
 
         pyplot()  # fail before any work when the plots extra is missing
     config = _run_config(args)
@@ -199,7 +200,7 @@ def _cmd_run(args) -> int:
         runner = Runner(seeded)
         records += list(runner.run(out / "results.jsonl"))
         if args.plots:
-            from .benchmark.plots import write_run_plots
+            from .report.plots import write_run_plots
 
             folder = out / "plots" if len(configs) == 1 else out / "plots" / f"seed{seeded.seed}"
             written = write_run_plots(runner, folder)
@@ -216,7 +217,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .benchmark.validate import validate
+    from .protocol.validate import validate
 
     for plugin in args.plugin:
         register_plugin(plugin)
@@ -230,8 +231,8 @@ def _cmd_experiment(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from .benchmark.plots import pyplot
     from .experiments import EXPERIMENTS, run_all
+    from .report.plots import pyplot
 
     for plugin in args.plugin:
         register_plugin(plugin)
@@ -266,12 +267,12 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .benchmark.leaderboard import render
-    from .benchmark.results import read_records
+    from .report.leaderboard import render
+    from .results import read_records
 
     records = read_records(args.files)
     if args.html:
-        from .benchmark.html import write_page
+        from .report.page import write_page
 
         writable_dir(Path(args.html).expanduser().parent, "--html")
         print(f"wrote {write_page(records, Path(args.html).expanduser(), min_aes=args.min_aes)}")
@@ -291,9 +292,9 @@ def _cmd_baseline(args) -> int:
     import json
     from pathlib import Path
 
-    from .benchmark.check import make_baseline
-    from .benchmark.results import read_records
     from .cache import atomic_write_bytes
+    from .report.gate import make_baseline
+    from .results import read_records
 
     baseline = make_baseline(read_records(args.results))
     atomic_write_bytes(Path(args.output), lambda h: h.write(json.dumps(baseline, indent=1).encode()))
@@ -302,8 +303,8 @@ def _cmd_baseline(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .benchmark.check import compare, load_baseline
-    from .benchmark.results import read_records
+    from .report.gate import compare, load_baseline
+    from .results import read_records
 
     passed, report = compare(read_records(args.results), load_baseline(args.baseline), args.tolerance)
     print(report)

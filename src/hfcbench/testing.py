@@ -1,6 +1,6 @@
 """Conformance kit: the contract checks every detector must pass, for authors of new ones.
 
-    from hfcbench.testing import check_detector
+    from .testing import check_detector
     check_detector(MyDetector)               # raises AssertionError naming the broken rule
 
 The checks use a planted problem (:func:`planted_features`): clean features form two class
@@ -22,9 +22,9 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .benchmark.metrics import auc
 from .errors import NotFittedError
 from .models.features import PENULTIMATE, Features
+from .stats.metrics import auc
 
 LAYER_DIMS = (("block1", 8), ("block2", 16), (PENULTIMATE, 32))
 MAP_SIZE = 4  # hooked layers also come as (N, C, 4, 4) maps whose channel means are the layer

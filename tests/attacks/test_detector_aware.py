@@ -7,10 +7,10 @@ import torch
 from hfcbench.attacks import build_attack, is_detector_aware
 from hfcbench.attacks.adaptive import AttackContext
 from hfcbench.attacks.adaptive.detector import NotAdaptiveError, Orthogonal, Selective, fooled
-from hfcbench.benchmark.metrics import auc
 from hfcbench.detectors.base import Detector
 from hfcbench.errors import HfcbenchError
 from hfcbench.models import FeatureExtractor
+from hfcbench.stats.metrics import auc
 
 
 class OffAxis(Detector):

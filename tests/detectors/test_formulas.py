@@ -137,7 +137,7 @@ def test_lid_fit_and_test_characteristics_follow_one_distribution():
     step) the detector's AUC on its own fit data and on fresh test pairs must agree, which holds
     with a separate reference set (the training set's role) and fails with the fit's own clean
     features as reference."""
-    from hfcbench.benchmark.metrics import auc
+    from hfcbench.stats.metrics import auc
 
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(3, 12))
@@ -163,9 +163,9 @@ def test_lid_fit_and_test_characteristics_follow_one_distribution():
 def test_the_dnn_detector_sees_spatial_structure_that_channel_means_hide():
     """Metzen et al.'s detector reads whole maps: AEs that differ from clean inputs only by a
     zero-mean checkerboard (identical channel means) are found by ``dnn`` and missed by ``dnn-mlp``."""
-    from hfcbench.benchmark.metrics import auc
     from hfcbench.detectors.dnn import DNN
     from hfcbench.detectors.dnn_mlp import DNNMLP
+    from hfcbench.stats.metrics import auc
 
     rng = np.random.default_rng(0)
     checker = torch.from_numpy(np.indices((6, 6)).sum(0) % 2 * 2.0 - 1.0)  # +-1, mean 0

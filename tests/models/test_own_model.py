@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hfcbench.benchmark.config import RunConfig
-from hfcbench.benchmark.runner import Runner
 from hfcbench.cache import Cache
 from hfcbench.datasets import load_dataset
 from hfcbench.errors import HfcbenchError, InvalidParameterError
 from hfcbench.models import zoo
 from hfcbench.models.own import ModelChoice, SelectedLayers, choose_head, choose_layers
 from hfcbench.models.training import TrainConfig
+from hfcbench.protocol.config import RunConfig
+from hfcbench.protocol.runner import Runner
 from hfcbench.testing import check_torch_score
 
 PACKAGE = "tinycnn_plugin"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.config import RunConfig
 from ..errors import HfcbenchError
+from ..protocol.config import RunConfig
 from ..registry import Registry
 from .report import Report
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..attacks import DETECTOR_AWARE
-from ..benchmark.config import TABLE2_ATTACKS, WORST_CASE, WORST_CASE_PAPER, RunConfig
+from ..protocol.config import TABLE2_ATTACKS, WORST_CASE, WORST_CASE_PAPER, RunConfig
 from .common import cells, command, seeded_records, seeds_note, traced
 from .report import Report, Table, pct
 

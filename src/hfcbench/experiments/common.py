@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..benchmark.config import RunConfig
-from ..benchmark.leaderboard import Cell, groups
-from ..benchmark.runner import Runner
 from ..errors import HfcbenchError
+from ..protocol.config import RunConfig
+from ..protocol.runner import Runner
+from ..report.cells import Cell
+from ..report.leaderboard import groups
 from .report import FIGURES
 
 # flags an experiment's command line repeats when they differ from the RunConfig defaults

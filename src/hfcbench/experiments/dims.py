@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchmark.budget import pool_sample, search_budget
-from ..benchmark.config import RunConfig
-from ..benchmark.plots import line_plot
-from ..benchmark.runner import Runner
-from ..benchmark.uncertainty import proportion_interval
 from ..datasets import load_dataset
 from ..datasets.downsample import downsample
+from ..protocol.budget import pool_sample, search_budget
+from ..protocol.config import RunConfig
+from ..protocol.runner import Runner
+from ..report.plots import line_plot
+from ..stats.intervals import proportion_interval
 from .common import command, figure, pool_note
 from .report import Report, Table, pct
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.config import RunConfig
-from ..benchmark.plots import layer_auc_plot, tsne_plot
-from ..benchmark.uncertainty import ratio_of_means_interval
 from ..errors import HfcbenchError
+from ..protocol.config import RunConfig
+from ..report.plots import layer_auc_plot, tsne_plot
+from ..stats.bootstrap import ratio_of_means_interval
 from .common import budget_note, command, figure, pool_note, runner
 from .report import Report, Table, auc_text, interval_text
 

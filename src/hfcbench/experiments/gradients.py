@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 from ..attacks import BASE_ATTACKS, build_attack
 from ..attacks.base import choose_targets
-from ..benchmark.budget import pool_sample
-from ..benchmark.config import RunConfig
-from ..benchmark.uncertainty import ratio_of_means_interval
 from ..models.features import eval_mode
+from ..protocol.budget import pool_sample
+from ..protocol.config import RunConfig
+from ..stats.bootstrap import ratio_of_means_interval
 from .common import budget_note, command, pool_note, runner
 from .report import Report, Table, interval_text
 

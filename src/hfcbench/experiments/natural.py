@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.config import RunConfig
+from ..protocol.config import RunConfig
 from .common import budget_note, cells, command, pool_note, records, runner, traced
 from .paper import TABLE5, TABLE5_COLUMNS
 from .report import Report, Table, pct

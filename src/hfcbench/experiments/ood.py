@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.config import RunConfig
-from ..benchmark.uncertainty import auc_interval
 from ..datasets.lesions import add_lesions
 from ..errors import InvalidParameterError
+from ..protocol.config import RunConfig
+from ..stats.bootstrap import auc_interval
 from .common import command, pool_note, runner
 from .paper import TABLE6, paper_name
 from .report import Report, Table, auc_text, pct

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..benchmark.leaderboard import Estimate, Table, pct, rested_text
 from ..cache import atomic_write_bytes
+from ..report.cells import Estimate, pct, rested_text
+from ..report.leaderboard import Table
 
 FIGURES = "figures"  # the sub-folder of an experiment's output that holds its PNGs
 
@@ -55,13 +56,13 @@ def arrow(before, after) -> str:
 
 
 def auc_text(stats: dict | None, min_aes: int) -> str:
-    """An AUC from :func:`~hfcbench.benchmark.uncertainty.auc_interval` as a table shows it: with
+    """An AUC from :func:`~hfcbench.stats.bootstrap.auc_interval` as a table shows it: with
     its interval, ``n<min_aes (n=...)`` under the min-AE rule, n/a where it could not be scored."""
     return "n/a" if stats is None else rested_text(Estimate.of(stats, "auc"), stats["n_adv"], min_aes)
 
 
 def interval_text(stats: dict, digits: int = 3) -> str:
-    """A number from :func:`~hfcbench.benchmark.uncertainty.ratio_of_means_interval` as a table
+    """A number from :func:`~hfcbench.stats.bootstrap.ratio_of_means_interval` as a table
     shows it: ``0.977 [0.970, 0.984]``; n/a where there was nothing to average."""
     if stats["value"] is None:
         return "n/a"

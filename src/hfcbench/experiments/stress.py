@@ -12,11 +12,11 @@ from pathlib import Path
 
 from ..attacks.base import LossTerm
 from ..attacks.bim import BIM
-from ..benchmark.budget import pool_sample
-from ..benchmark.config import RunConfig
-from ..benchmark.plots import line_plot
-from ..benchmark.uncertainty import ratio_of_means_interval
 from ..models.features import PENULTIMATE
+from ..protocol.budget import pool_sample
+from ..protocol.config import RunConfig
+from ..report.plots import line_plot
+from ..stats.bootstrap import ratio_of_means_interval
 from .common import command, figure, pool_note, runner
 from .report import Report, Table, interval_text
 
@@ -43,7 +43,7 @@ def block_ratios(run, *, eps: float = STRESS_EPS, steps: int = STRESS_STEPS,
                  size: int = STRESS_POOL) -> dict[str, tuple[dict, dict]]:
     """``{layer: (ratio after J_up, ratio after J_down)}``: mean activation of the block on the
     AEs over that on the clean inputs, for a seeded sample of the correctly classified pool, each
-    a :func:`~hfcbench.benchmark.uncertainty.ratio_of_means_interval` (each image resampled with
+    a :func:`~hfcbench.stats.bootstrap.ratio_of_means_interval` (each image resampled with
     its AE)."""
     test = run.dataset.test
     sample = pool_sample(run.split.kept, test.labels.numpy(), size, run.config.seed)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchmark.config import RunConfig
-from ..benchmark.plots import line_plot
+from ..protocol.config import RunConfig
+from ..report.plots import line_plot
 from .common import budget_note, cells, command, figure, pool_note, records, runner, seeded_records, seeds_note, traced
 from .paper import TABLE3, paper_name
 from .report import Report, Table, arrow, pct

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmark.config import TABLE2_ATTACKS, RunConfig
-from ..benchmark.leaderboard import tables
+from ..protocol.config import TABLE2_ATTACKS, RunConfig
+from ..report.leaderboard import tables
 from .common import cells, command, seeded_records, seeds_note, traced
 from .paper import TABLE1, TABLE2, attack_rows, paper_name
 from .report import Report, Table, arrow, pct

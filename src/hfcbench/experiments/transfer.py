@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..benchmark.config import RunConfig
-from ..benchmark.metrics import success_rate
-from ..benchmark.runner import Runner
-from ..benchmark.uncertainty import auc_interval
 from ..errors import HfcbenchError
 from ..models import Features
+from ..protocol.config import RunConfig
+from ..protocol.runner import Runner
+from ..stats.bootstrap import auc_interval
+from ..stats.metrics import success_rate
 from .common import budget_note, command, pool_note, runner
 from .paper import TABLE4, attack_rows, paper_name
 from .report import Report, Table, auc_text, pct

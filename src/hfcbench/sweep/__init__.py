@@ -22,15 +22,17 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..benchmark.config import FILE_KEYS, RunConfig
-from ..benchmark.leaderboard import MIN_AES, render, write_tables
-from ..benchmark.results import read_records
 from ..cache import CACHE_ENV, atomic_write_bytes
 from ..datasets import IMAGEFOLDER_PREFIX
 from ..datasets.storage import DATA_ENV
 from ..errors import InvalidParameterError
 from ..paths import writable_dir
 from ..plugins import register_plugin
+from ..protocol.config import FILE_KEYS, RunConfig
+from ..report.cells import MIN_AES
+from ..report.files import write_tables
+from ..report.leaderboard import render
+from ..results import read_records
 from .grid import expand, read_grid
 from .plan import describe, needed, plan
 

@@ -22,8 +22,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..benchmark.config import RunConfig
 from ..errors import HfcbenchError
+from ..protocol.config import RunConfig
 
 LIST_VALUED = ("mean", "std", "plugins")  # options whose single value is a list
 NOT_IN_GRIDS = ("seeds", "out", "quiet", "no_cache")

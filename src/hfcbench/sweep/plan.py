@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ..attacks import is_detector_aware
-from ..benchmark.config import RunConfig, attack_pairs
 from ..detectors import DETECTORS
+from ..protocol.config import RunConfig, attack_pairs
 
 # the options each kind of task depends on (after the profile has filled them in)
 CLASSIFIER_OPTIONS = ("dataset", "data_dir", "image_size", "window", "model", "checkpoint", "layers", "head", "mean",

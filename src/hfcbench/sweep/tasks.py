@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from ..attacks.adaptive.detector import attackable
-from ..benchmark.config import RunConfig
-from ..benchmark.runner import Runner
 from ..plugins import register_plugin
+from ..protocol.config import RunConfig
+from ..protocol.runner import Runner
 from .plan import Task
 
 _RUNNERS: OrderedDict[str, Runner] = OrderedDict()

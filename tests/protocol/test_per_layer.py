@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hfcbench.benchmark.per_layer import layer_aucs
+from hfcbench.protocol.per_layer import layer_aucs
 
 
 class TableDetector:

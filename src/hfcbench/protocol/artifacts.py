@@ -1,79 +1,60 @@
-"""``hfcbench run``: every (fit attack, evaluated attack) pair against every detector.
+"""Every expensive intermediate of one run, each computed once and cached under a content key.
 
 Protocol (paper Sec. V-A): train or load the classifier; drop misclassified test images; split
-AdvTrain/AdvTest. For each base attack ("fit attack") the detectors are fitted on AdvTrain clean
-features against the features of that attack's successful AEs; each detector then scores AdvTest
-clean inputs against the successful AEs of the base attack (*before*) and of the adaptive attack
-(*after*): ``hfc`` against each base attack's HFC version (Table I), the feature-guide, KDE- and
-LID-aware attacks against BIM-fitted detectors (Table II).
-
-Every expensive intermediate (checkpoint, reference features, mixtures, AEs and their features)
-is cached under a content key, and each finished record is appended to ``results.jsonl`` at
-once, so a run killed at any point and started again recomputes nothing that finished.
+AdvTrain/AdvTest (:mod:`.split`); under ``--eps auto`` search the budget (:mod:`.budget`). Then,
+on demand: clean and adversarial features of each pool, the successful AEs of each attack (a
+detector-aware attack crafts one set per fitted detector), noisy copies (:mod:`.noise`),
+detectors fitted on AdvTrain, and their scores on AdvTest. A run killed at any point and started
+again recomputes nothing that finished.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..attacks import BASE_ATTACKS, AttackResult, LossTerm, build_attack, is_base, is_detector_aware
 from ..attacks.adaptive import AttackContext
-from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..detectors import DETECTORS
 from ..device import resolve_device
-from ..errors import HfcbenchError, InvalidParameterError
+from ..errors import InvalidParameterError
 from ..gmm import GaussianMixture
-from ..isa import describe as describe_platform
 from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_classifier
 from ..paths import writable_dir
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
-from .config import RunConfig, attack_pairs, worst_case_groups
-from .metrics import cell_metrics, success_rate
+from .config import RunConfig, attack_pairs
 from .noise import noisy_copies, perturbation_l2
 from .per_layer import layer_aucs
-from .protocol import protocol_split
-from .results import append_record, read_records, record_key
-from .worst_case import per_image_worst
+from .split import protocol_split
 
-# The hfcbench code that computes each kind of cached object, hashed into its key (the model
 # and dataset code enter through the checkpoint key, which every key holds).
 CODE = {
-    "noisy": ("benchmark.noise", "seeding", "models.features"),
-    "budget": ("attacks", "benchmark.budget", "models.features", "models.fast"),
+    "noisy": ("protocol.noise", "seeding", "models.features"),
+    "budget": ("attacks", "protocol.budget", "models.features", "models.fast"),
     "features": ("models.features",),
     "hfc-mixtures": ("attacks", "mixtures", "gmm", "linalg", "models.features"),
     "aes": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features", "models.fast"),
     "detector": ("detectors", "mixtures", "gmm", "linalg", "knn", "models.features"),
     "checks": ("attacks", "detectors", "mixtures", "gmm", "linalg", "knn", "seeding", "models.features",
-               "models.fast", "benchmark.runner"),
+               "models.fast", "protocol.cells"),
 }
 
 BUDGET_SEARCH_POOL = 512  # --eps auto attacks at most this many pool images
-NOT_ADAPTIVE = "not adaptively attacked"  # a detector-aware attack's cell for a detector without torch_score
 Against = tuple[str, str] | None  # (detector, fit attack) a detector-aware attack is crafted against
 
 
-def failed(exc: Exception) -> dict:
-    """The metrics of a cell that could not be computed: the error (type and message), no numbers."""
-    text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}"
-    return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}
-
-
-class Runner:
-    """Holds the loaded data, model and caches of one run; :meth:`run` yields records."""
+class Artifacts:
+    """The loaded data, classifier, split and budget of one run, and every expensive intermediate
+    computed from them (features, AE sets, noisy copies, fitted detectors, their scores), each
+    cached under a content key. :class:`~hfcbench.protocol.runner.Runner` turns them into records."""
 
     def __init__(self, config: RunConfig, *, dataset: ImageDataset | None = None):
         """``dataset`` replaces loading ``config.dataset`` (a derived set, e.g. a downsampled one)."""
@@ -252,7 +233,7 @@ class Runner:
 
     def noisy_features(self, fit_attack: str, *, maps: bool = False) -> Features:
         """Features of noisy copies of the AdvTrain images, with Gaussian noise of the mean L2 norm
-        of the successful ``fit_attack`` AEs' perturbations (:mod:`hfcbench.benchmark.noise`);
+        of the successful ``fit_attack`` AEs' perturbations (:mod:`hfcbench.protocol.noise`);
         that norm is in ``meta["noise_l2"]``."""
         images, labels, index = self.pool("advtrain")
         key = self.cache_key("noisy", aes=self.aes_key(fit_attack, "advtrain"), seed=self.config.seed)
@@ -356,124 +337,3 @@ class Runner:
                 context = AttackContext(context.reference, detector=self.fitted_detector(*against),
                                         detector_scale=self.detector_scale(*against))
         return build_attack(spec, self.model, context=context, ready_terms=ready, **budget)
-
-    # -- the run ---------------------------------------------------------------------------------
-    @property
-    def params(self) -> dict:
-        """The settings every record of this run carries, so each number traces to them: the
-        config (not where files live or how the run is shown), the classifier, the split and the
-        budget search."""
-        c = self.config
-        params = {k: v for k, v in asdict(c).items()
-                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes", "cache_dir", "data_dir")}
-        params.update(arch=self.arch, checkpoint_sha256=self.trained.checkpoint_sha256,
-                      hooked_layers=self.extractor.layer_names[:-1], pool_size=self.split.pool_size,
-                      misclassified=self.split.misclassified,
-                      adv_train=len(self.split.adv_train), adv_test=len(self.split.adv_test),
-                      test_accuracy=self.trained.test_accuracy,
-                      eps_search=None if self.budget_search is None else as_state(self.budget_search))
-        return params
-
-    def run(self, results_path: Path):
-        """Append every missing record to ``results_path`` and yield all records of this run: one per
-        (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
-        c = self.config
-        done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
-                if results_path.exists() else {})
-        stamp = {"params": self.params, "versions": describe_platform(), "device": str(self.device)}
-        evaluated: dict[tuple[str, str], list[str]] = {}  # (fit attack, detector) -> attacks it faced
-        bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
-                   disable=c.quiet)
-        for fit_attack, attack in self.pairs:
-            for name in self.detector_names:
-                bar.set_postfix_str(f"{name}: {fit_attack} -> {attack}")
-                bar.update()
-                if attack != fit_attack:
-                    evaluated.setdefault((fit_attack, name), []).append(attack)
-                yield self._resumed(results_path, done, stamp, name, fit_attack, attack,
-                                    lambda n=name, f=fit_attack, a=attack: self._cell(n, f, a))
-        bar.close()
-        for (fit_attack, name), attacks in evaluated.items():
-            for label, chosen in worst_case_groups(self._faced(name, fit_attack, attacks)):
-                yield self._resumed(results_path, done, stamp, name, fit_attack, label,
-                                    lambda n=name, f=fit_attack, a=chosen: self._worst_case(n, f, a))
-
-    def _faced(self, name: str, fit_attack: str, attacks: list[str]) -> list[str]:
-        """The ``attacks`` that ran against the fitted detector: a detector without ``torch_score``
-        faced no detector-aware attack. (One that failed to fit keeps them all: its worst case
-        then records the same error as its other cells.)"""
-        try:
-            adaptive = attackable(self.fitted_detector(name, fit_attack))
-        except Exception:
-            return attacks
-        return [a for a in attacks if adaptive or not self.against(name, fit_attack, a)]
-
-    def _resumed(self, results_path: Path, done: dict, stamp: dict, name: str, fit_attack: str, attack: str,
-                 compute) -> dict:
-        """The finished record of this cell from ``done`` (same parameters, no error), or a new one
-        from ``compute() -> (metrics, extra fields)``, appended to ``results_path`` at once."""
-        c = self.config
-        base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
-                    detector=name)
-        existing = done.get(record_key({**base, "params": stamp["params"]}))
-        if existing is not None and existing.get("params") == stamp["params"] and "error" not in existing["metrics"]:
-            return existing
-        start = time.perf_counter()
-        try:
-            metrics, extra = compute()
-        except Exception as exc:  # one detector failing (a plugin's fit raising, NaN scores...) costs its cells only
-            metrics, extra = failed(exc), {}
-        if "error" in metrics and name not in self.failures:
-            self.failures[name] = metrics["error"]
-            print(f"hfcbench: detector {name} failed ({metrics['error']}); its cells are recorded with the error and "
-                  "the other detectors go on", file=sys.stderr)
-        record = {**base, "metrics": metrics, **extra, **stamp,
-                  "timings": {"detector_seconds": time.perf_counter() - start}}
-        append_record(results_path, record)
-        return record
-
-    def _cell(self, name: str, fit_attack: str, attack: str) -> tuple[dict, dict]:
-        """Metrics of one (fit attack, attack, detector) cell and the record's extra fields. A
-        detector-aware attack against a detector without ``torch_score`` is not run: the cell keeps
-        its before metrics and says it was not adaptively attacked."""
-        against = self.against(name, fit_attack, attack)
-        adaptive = against is None or attackable(self.fitted_detector(name, fit_attack))
-        scores = self.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
-        if not adaptive:
-            scores["after"], scores["after_source"] = np.empty(0), np.empty(0, dtype=np.int64)
-        metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], scores["after"],
-                               scores["after_source"], seed=self.config.seed)
-        after_success = self.adversarial(attack, "advtest", against)[1] if adaptive else None
-        metrics.update(adv_acc_before=success_rate(self.adversarial(fit_attack, "advtest")[1]),
-                       adv_acc_after=None if after_success is None else success_rate(after_success))
-        if not adaptive:
-            return metrics, {"status": NOT_ADAPTIVE}
-        return metrics, self._strength_checks(attack, against, scores) if against else {}
-
-    def _strength_checks(self, attack: str, against: tuple[str, str], scores: dict) -> dict:
-        """The AE set's trace and unbounded success, and the warnings they call for: the attack left
-        the detector's scores no lower than plain BIM's (gradient masking, or a broken gradient?),
-        or it does not reach 100% success at eps = 1 (Carlini's sanity check)."""
-        trace, unbounded = self.aes_state(attack, "advtest", against)["trace"], self.unbounded_success(attack, against)
-        warnings = []
-        if len(scores["after"]) and len(scores["before"]) and scores["after"].mean() >= scores["before"].mean():
-            warnings.append(f"{attack} left {against[0]}'s scores no lower than {against[1]} did (mean "
-                            f"{scores['after'].mean():.3g} vs {scores['before'].mean():.3g}): gradient masking or a "
-                            "broken gradient?")
-        if unbounded < 1:
-            warnings.append(f"unbounded (eps = 1, 4x the steps), {attack} fooled the classifier on only "
-                            f"{100 * unbounded:.0f}% of 16 images (it should reach 100%)")
-        return {"checks": {"unbounded_success": unbounded, "trace": trace}, "warnings": warnings}
-
-    def _worst_case(self, name: str, fit_attack: str, attacks: list[str]) -> tuple[dict, dict]:
-        """Per image, the successful AE the detector scores lowest over ``attacks`` (MEAD)."""
-        parts, scores = {}, {}
-        for attack in attacks:
-            scores = self.detector_scores(name, fit_attack, attack)
-            parts[attack] = (scores["after"], scores["after_source"])
-        worst, sources, winners = per_image_worst(parts)
-        metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], worst, sources,
-                               seed=self.config.seed)
-        metrics.update(adv_acc_before=success_rate(self.adversarial(fit_attack, "advtest")[1]),
-                       adv_acc_after=len(sources) / len(scores["clean"]))
-        return metrics, {"worst_of": attacks, "worst_by": winners}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hfcbench.benchmark.noise import noisy_copies, perturbation_l2
 from hfcbench.errors import InvalidParameterError
+from hfcbench.protocol.noise import noisy_copies, perturbation_l2
 
 
 def test_noise_has_the_requested_l2_norm_and_stays_in_the_box():

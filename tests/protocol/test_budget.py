@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from hfcbench.benchmark.budget import search_budget
-from hfcbench.benchmark.config import RunConfig
 from hfcbench.errors import InvalidParameterError
+from hfcbench.protocol.budget import search_budget
+from hfcbench.protocol.config import RunConfig
 
 
 class MeanThreshold(nn.Module):

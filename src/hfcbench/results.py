@@ -26,9 +26,11 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import HfcbenchError
-from ..paths import disk_full, out_of_space
+from .errors import HfcbenchError
+from .paths import disk_full, out_of_space
 
+# the status of a detector-aware attack's cell for a detector without torch_score
+NOT_ADAPTIVE = "not adaptively attacked"
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
 SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy",
                   "checkpoint_sha256", "layers", "image_size", "window")

@@ -2,7 +2,7 @@
 :func:`write_tables`, which writes them beside a run's results.
 
 Records are grouped by (dataset, model, settings); the seeds of a group are aggregated
-(:mod:`hfcbench.benchmark.uncertainty`: one seed shows its paired-bootstrap interval, several a
+(:mod:`hfcbench.stats.bootstrap`: one seed shows its paired-bootstrap interval, several a
 t-interval over seeds). For each group:
 
 * the main table (the layout of the paper's Table I): rows are detectors, columns evaluated
@@ -19,27 +19,20 @@ under different settings, the titles name the settings that differ.
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
 
-from .results import settings
-from .uncertainty import combine_seeds
-
-MIN_AES = 20
-NOT_ADAPTIVE = "not adaptively attacked"
+from ..results import NOT_ADAPTIVE, settings
+from .cells import MIN_AES, Cell, Estimate, pct
 
 
 @dataclass
 class Table:
     """A captioned table with an optional note printed under it. For the page
-    (:mod:`hfcbench.benchmark.html`) a table also says what its rows and columns are: ``kind``
+    (:mod:`hfcbench.report.page`) a table also says what its rows and columns are: ``kind``
     (``main``, ``detectors`` or ``attacks``), its (dataset, model) ``group``, the detector or
     attack of each row (``row_keys``; None for summary rows) and of each column (``column_keys``),
     and for a ranking its ``estimates`` (label, value, low, high) in row order."""
@@ -53,100 +46,6 @@ class Table:
     row_keys: list[str | None] = field(default_factory=list)
     column_keys: list[str | None] = field(default_factory=list)
     estimates: list[tuple[str, float | None, float | None, float | None]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric of one cell: ``value`` with its 95% interval ``[low, high]`` (None if unknown)."""
-
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-
-    @classmethod
-    def of(cls, metrics: dict, name: str) -> Estimate:
-        """``metrics[name]`` with its ``{name}_ci_low`` and ``{name}_ci_high`` (a record's or
-        :func:`~hfcbench.benchmark.uncertainty.auc_interval`'s fields)."""
-        return cls(metrics.get(name), metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high"))
-
-    def text(self, compact: bool = False) -> str:
-        """Percent: ``31.2 [24.0, 38.5]``, or compactly ``31.2±7.3`` (the larger half-width)."""
-        if self.value is None:
-            return "n/a"
-        if self.low is None or self.high is None:
-            return pct(self.value)
-        if compact:
-            return f"{pct(self.value)}±{100 * max(self.high - self.value, self.value - self.low):.1f}"
-        return f"{pct(self.value)} [{pct(self.low)}, {pct(self.high)}]"
-
-    def bounds(self) -> tuple[float, float]:
-        """``(low, high)``, or the value twice where the interval is unknown (a point)."""
-        assert self.value is not None, "an estimate without a value has no bounds"
-        if self.low is None or self.high is None:
-            return self.value, self.value
-        return self.low, self.high
-
-    def overlaps(self, other: Estimate) -> bool:
-        """Whether the two intervals (a point where one is missing) share a value."""
-        (low, high), (other_low, other_high) = self.bounds(), other.bounds()
-        return low <= other_high and other_low <= high
-
-
-def rested_text(estimate: Estimate, n: int, min_aes: int, compact: bool = False) -> str:
-    """An AUC resting on ``n`` AEs as tables show it: ``n<min_aes (n=...)`` below the min-AE rule,
-    else the estimate with its interval."""
-    return f"n<{min_aes} (n={n})" if n < min_aes else estimate.text(compact)
-
-
-def pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-class Cell:
-    """The records of one (group, fit attack, attack, detector), one per seed."""
-
-    def __init__(self, records: list[dict]):
-        self.records = sorted(records, key=lambda r: r["seed"])
-
-    def metric(self, name: str) -> Estimate:
-        """``name`` over the seeds (mean and t-interval), or one seed's value and bootstrap interval."""
-        metrics = [r["metrics"] for r in self.records]
-        if len(metrics) == 1:
-            return Estimate.of(metrics[0], name)
-        bounds = (-1.0, 1.0) if name == "auc_drop" else (0.0, 1.0)  # every metric here is a rate or a drop of one
-        combined = combine_seeds([m.get(name) for m in metrics], [m.get(f"{name}_se") for m in metrics],
-                                 bounds=bounds)
-        if combined is None:
-            values = [m.get(name) for m in metrics if m.get(name) is not None]
-            return Estimate(float(np.mean(values)) if values else None)
-        return Estimate(*combined)
-
-    def n_aes(self, tag: str) -> int:
-        """The fewest successful AEs of ``tag`` ("before"/"after") any seed's AUC rests on."""
-        return min(r["metrics"].get(f"n_adv_{tag}") or 0 for r in self.records)
-
-    def auc(self, tag: str, min_aes: int, compact: bool = False) -> str:
-        if tag == "after" and self.not_adaptive:
-            return NOT_ADAPTIVE
-        text = rested_text(self.metric(f"auc_{tag}"), self.n_aes(tag), min_aes, compact)
-        return f"{text} (!)" if tag == "after" and self.warnings else text
-
-    def tpr(self, tag: str, min_aes: int) -> str:
-        """TPR@90 in %, or ``n<min_aes`` under the min-AE rule (the AUC beside it gives n)."""
-        if tag == "after" and self.not_adaptive or self.n_aes(tag) >= min_aes:
-            return pct(self.metric(f"tpr90_{tag}").value)
-        return f"n<{min_aes}"
-
-    @property
-    def not_adaptive(self) -> bool:
-        """No seed attacked the detector as itself (a detector-aware attack, no ``torch_score``)."""
-        return any(r.get("status") == NOT_ADAPTIVE for r in self.records)
-
-    @property
-    def warnings(self) -> list[str]:
-        """The attack-strength warnings of the cell's AE sets (seed-prefixed when several)."""
-        several = len(self.records) > 1
-        return [f"seed {r['seed']}: {w}" if several else w for r in self.records for w in r.get("warnings") or []]
 
 
 def _setting_text(field: str, value) -> str:
@@ -306,34 +205,3 @@ def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) 
         note = f"\n{table.note}\n" if table.note else ""
         parts.append(f"{heading}\n\n{tabulate(table.rows, headers=table.headers, tablefmt=fmt)}\n{note}")
     return "\n".join(parts)
-
-
-def to_csv(records: list[dict]) -> str:
-    """One row per record: keys, settings and every metric (intervals included) as numbers."""
-    buffer = io.StringIO()
-    metric_names = sorted({m for r in records for m in r["metrics"] if m != "error"})
-    setting_names = [field for field, _ in settings(records[0])] if records else []
-    writer = csv.writer(buffer)
-    writer.writerow(["dataset", "model", "seed", "fit_attack", "attack", "detector", *setting_names, *metric_names])
-    for r in records:
-        writer.writerow([r["dataset"], r["model"], r["seed"], r["fit_attack"], r["attack"], r["detector"],
-                         *[value for _, value in settings(r)], *[r["metrics"].get(m) for m in metric_names]])
-    return buffer.getvalue()
-
-
-def _write(data: bytes, handle) -> None:
-    handle.write(data)
-
-
-def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES) -> list[Path]:
-    """``leaderboard.md``, ``leaderboard.csv`` and the page ``leaderboard.html`` of ``records`` in
-    ``folder``, each written atomically; returns their paths."""
-    from ..cache import atomic_write_bytes
-    from .html import write_page
-
-    written = []
-    for name, text in (("leaderboard.md", render(records, "github", min_aes=min_aes)),
-                       ("leaderboard.csv", to_csv(records))):
-        written.append(atomic_write_bytes(folder / name, functools.partial(_write, text.encode())))
-    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes))
-    return written

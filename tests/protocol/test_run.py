@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfcbench.benchmark.config import attack_pairs
-from hfcbench.benchmark.results import read_records
 from hfcbench.cli import main
+from hfcbench.protocol.config import attack_pairs
+from hfcbench.results import read_records
 
 SMALL = ["--profile", "smoke", "--detectors", "maha,lid,kd", "--attacks", "hfc,closest", "--fit-attacks", "bim,pgd",
          "--quiet", "--device", "cpu"]
@@ -216,8 +216,8 @@ def test_plots_without_matplotlib_fail_before_any_work(monkeypatch, capsys, tmp_
 @pytest.fixture(scope="module")
 def smoke_runner(smoke_run, data_dir):
     """A Runner on the smoke run's settings and cache (nothing is recomputed)."""
-    from hfcbench.benchmark.config import RunConfig
-    from hfcbench.benchmark.runner import Runner
+    from hfcbench.protocol.config import RunConfig
+    from hfcbench.protocol.runner import Runner
 
     root, _ = smoke_run
     return Runner(RunConfig(profile="smoke", detectors="maha,lid,kd", attacks="hfc,closest", fit_attacks="bim,pgd",
@@ -248,7 +248,7 @@ def test_ae_and_detector_keys_follow_every_setting_that_changes_them(smoke_runne
 
 
 def test_noisy_copies_match_the_aes_mean_perturbation(smoke_runner):
-    from hfcbench.benchmark.noise import perturbation_l2
+    from hfcbench.protocol.noise import perturbation_l2
 
     images, _, _ = smoke_runner.pool("advtrain")
     _, success, _ = smoke_runner.adversarial("bim", "advtrain")
@@ -294,7 +294,7 @@ def test_worst_case_records_are_the_per_image_minimum_over_attacks(smoke_run, sm
         for scores in parts.values():
             for score, source in zip(scores["after"], scores["after_source"], strict=True):
                 worst[source] = min(score, worst.get(source, np.inf))
-        from hfcbench.benchmark.metrics import auc
+        from hfcbench.stats.metrics import auc
 
         assert record["metrics"]["n_adv_after"] == len(worst)
         assert record["metrics"]["auc_after"] == pytest.approx(auc(clean, np.array(list(worst.values()))))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import Features
-from .metrics import auc
-from .uncertainty import auc_interval
+from ..stats.bootstrap import auc_interval
+from ..stats.metrics import auc
 
 
 def _finite(*arrays: np.ndarray) -> bool:
@@ -30,7 +30,7 @@ def layer_aucs(detector, fit_clean: Features, fit_adv: Features, clean: Features
         clean: clean features scored as negatives (n images).
         advs: ``{tag: (AE features, (m,) position of each AE's source among the n clean images)}``.
         seed: of the bootstrap.
-    Returns :func:`~hfcbench.benchmark.uncertainty.auc_interval`'s fields per characteristic (AUC,
+    Returns :func:`~hfcbench.stats.bootstrap.auc_interval`'s fields per characteristic (AUC,
     95% interval resampling each AE with its source, ``n_adv``), or None for a characteristic
     holding non-finite values (e.g. a class unseen in fit).
     """

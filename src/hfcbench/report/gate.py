@@ -20,7 +20,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..errors import HfcbenchError
-from .results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
+from ..results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
 
 PLATFORM_FIELDS = ("isa", "cpu_capability", "threads")
 

@@ -1,6 +1,6 @@
 """The leaderboard as one self-contained HTML page (``hfcbench leaderboard FILES --html OUT.html``).
 
-The page holds the tables of :func:`hfcbench.benchmark.leaderboard.tables` for every (dataset,
+The page holds the tables of :func:`hfcbench.report.leaderboard.tables` for every (dataset,
 model, settings) group, each AUC with its interval, the minimum-AE marks (``n<20``) and the
 ``not adaptively attacked`` marks highlighted; a bar chart per group of each detector's worst-case
 AUC with its interval (inline SVG); and a table of every record with its settings, platform and
@@ -16,8 +16,9 @@ from pathlib import Path
 
 from .. import __version__
 from ..cache import atomic_write_bytes
-from .leaderboard import MIN_AES, NOT_ADAPTIVE, Table, tables
-from .results import settings
+from ..results import NOT_ADAPTIVE, settings
+from .cells import MIN_AES
+from .leaderboard import Table, tables
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

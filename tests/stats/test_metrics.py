@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hfcbench.benchmark.metrics import auc, cell_metrics, success_rate, tpr_at_tnr
 from hfcbench.errors import InvalidParameterError
+from hfcbench.stats.cell import cell_metrics
+from hfcbench.stats.metrics import auc, success_rate, tpr_at_tnr
 
 
 def test_auc_matches_sklearn_with_ties():

@@ -83,7 +83,7 @@ def tsne_plot(path: Path, title: str, groups: dict[str, np.ndarray], *, seed: in
 
 def layer_auc_plot(path: Path, title: str, aucs: dict[str, dict[str, dict[str, dict | None]]]) -> Path:
     """``aucs[detector] = {"before"|"after": {layer: {"auc": AUC, ...} or None}}`` (as
-    :func:`~hfcbench.benchmark.per_layer.layer_aucs` gives them); solid before, dotted after."""
+    :func:`~hfcbench.protocol.per_layer.layer_aucs` gives them); solid before, dotted after."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

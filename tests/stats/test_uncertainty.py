@@ -7,18 +7,17 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from hfcbench.benchmark.metrics import auc, tpr_at_tnr
-from hfcbench.benchmark.uncertainty import (
+from hfcbench.errors import InvalidParameterError
+from hfcbench.stats.bootstrap import (
     auc_interval,
-    combine_seeds,
     paired_bootstrap,
-    proportion_interval,
     ratio_of_means_interval,
     source_counts,
     weighted_auc,
     weighted_tpr_at_tnr,
 )
-from hfcbench.errors import InvalidParameterError
+from hfcbench.stats.intervals import combine_seeds, proportion_interval
+from hfcbench.stats.metrics import auc, tpr_at_tnr
 
 
 def test_weighted_metrics_equal_the_plain_ones_on_the_expanded_sample():
@@ -175,7 +174,7 @@ def test_seeds_combine_into_a_t_interval_with_the_bootstrap_floor():
 
 def test_per_image_worst_case_against_brute_force():
     """For every source image, the lowest score of a successful AE over all attacks (MEAD)."""
-    from hfcbench.benchmark.worst_case import per_image_worst
+    from hfcbench.protocol.worst_case import per_image_worst
 
     rng = np.random.default_rng(7)
     parts = {}
@@ -197,7 +196,7 @@ def test_per_image_worst_case_against_brute_force():
 
 
 def test_per_image_worst_case_by_hand():
-    from hfcbench.benchmark.worst_case import per_image_worst
+    from hfcbench.protocol.worst_case import per_image_worst
 
     scores, sources, winners = per_image_worst({"x": (np.array([1.0, 2.0]), np.array([0, 1])),
                                                 "y": (np.array([1.0, 0.5, 3.0]), np.array([0, 1, 4]))})

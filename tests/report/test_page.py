@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from hfcbench.benchmark.html import page, write_page
-from hfcbench.benchmark.leaderboard import NOT_ADAPTIVE
 from hfcbench.cli import main
+from hfcbench.report.page import page, write_page
+from hfcbench.results import NOT_ADAPTIVE
 from tests.browser import Browser, find_browser
 from tests.conftest import require
 from tests.records import record

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hfcbench.benchmark.leaderboard import tables
-from hfcbench.benchmark.results import read_records
 from hfcbench.cli import main
+from hfcbench.report.leaderboard import tables
+from hfcbench.results import read_records
 from tests.records import record
 
 

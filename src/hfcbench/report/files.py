@@ -1,0 +1,42 @@
+"""A run's leaderboard files: Markdown, CSV and the page, written atomically beside its results."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+from pathlib import Path
+
+from ..cache import atomic_write_bytes
+from ..results import settings
+from .cells import MIN_AES
+from .leaderboard import render
+from .page import write_page
+
+
+def to_csv(records: list[dict]) -> str:
+    """One row per record: keys, settings and every metric (intervals included) as numbers."""
+    buffer = io.StringIO()
+    metric_names = sorted({m for r in records for m in r["metrics"] if m != "error"})
+    setting_names = [field for field, _ in settings(records[0])] if records else []
+    writer = csv.writer(buffer)
+    writer.writerow(["dataset", "model", "seed", "fit_attack", "attack", "detector", *setting_names, *metric_names])
+    for r in records:
+        writer.writerow([r["dataset"], r["model"], r["seed"], r["fit_attack"], r["attack"], r["detector"],
+                         *[value for _, value in settings(r)], *[r["metrics"].get(m) for m in metric_names]])
+    return buffer.getvalue()
+
+
+def _write(data: bytes, handle) -> None:
+    handle.write(data)
+
+
+def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES) -> list[Path]:
+    """``leaderboard.md``, ``leaderboard.csv`` and the page ``leaderboard.html`` of ``records`` in
+    ``folder``, each written atomically; returns their paths."""
+    written = []
+    for name, text in (("leaderboard.md", render(records, "github", min_aes=min_aes)),
+                       ("leaderboard.csv", to_csv(records))):
+        written.append(atomic_write_bytes(folder / name, functools.partial(_write, text.encode())))
+    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes))
+    return written
