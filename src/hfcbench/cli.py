@@ -141,7 +141,8 @@ def _run_config(args):
         if value is not None:
             values[key] = value
     try:
-        return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin)
+        return RunConfig(**values, no_cache=args.no_cache, quiet=args.quiet, plugins=args.plugin,
+                         benign_shift=getattr(args, "benign_shift", None))
     except HfcbenchError as exc:
         where = f" (from --config {args.config} or the flags)" if args.config else ""
         raise HfcbenchError(f"{exc}{where}") from None
@@ -184,8 +185,9 @@ def _add_model_options(p: argparse.ArgumentParser, *, default_dataset: str | Non
 def _cmd_run(args) -> int:
 
     from .protocol.runner import Runner
+    from .report.benign_shift import benign_tables
     from .report.files import write_tables
-    from .report.leaderboard import render
+    from .report.leaderboard import format_tables, render
 
     for plugin in args.plugin:
         register_plugin(plugin)
@@ -196,9 +198,12 @@ def _cmd_run(args) -> int:
     config = _run_config(args)
     configs = config.per_seed()
     out, records = writable_dir(config.out, "--out"), []
+    benign: list[dict] = []
     for seeded in configs:
         runner = Runner(seeded)
         records += list(runner.run(out / "results.jsonl"))
+        if config.benign_shift:
+            benign += list(runner.run_benign_shift(out / "benign_shift.jsonl"))
         if args.plots:
             from .report.plots import write_run_plots
 
@@ -206,7 +211,9 @@ def _cmd_run(args) -> int:
             written = write_run_plots(runner, folder)
             print(f"plots: {len(written)} PNG files in {folder}")
     print(render(records, min_aes=config.min_aes))
-    tables = write_tables(records, out, min_aes=config.min_aes)
+    if benign:
+        print(format_tables(benign_tables(benign, compact=True)))
+    tables = write_tables(records, out, min_aes=config.min_aes, benign=benign)
     print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {', '.join(map(str, tables))}")
     failed = sorted({r["detector"] for r in records if "error" in r["metrics"]})
     if failed:
@@ -375,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--plots", action="store_true", help="write ROC, per-layer AUC and t-SNE PNGs to OUT/plots "
                                                         "(needs the plots extra)")
+    p.add_argument("--benign-shift", dest="benign_shift", nargs="?", const="auto", metavar="FAMILIES",
+                   help="also measure each detector's false alarms at its 5%%-FPR threshold on AdvTest clean images "
+                        "corrupted by MedMNIST-C's families (5 severities): 'auto' (the default when the flag is "
+                        "given) takes the dataset's modality families, or the generic ones for other data; or a "
+                        "comma list of families")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate",

@@ -7,6 +7,7 @@ A record describes one (dataset, model, fit attack, evaluated attack, detector, 
      "metrics": {"auc_before": 0.99, "auc_after": 0.12, "tpr90_before": 1.0, "tpr90_after": 0.0,
                  "adv_acc_before": 0.97, "adv_acc_after": 0.95,
                  "n_clean": 120, "n_adv_before": 116, "n_adv_after": 113},
+     "per_image": {"evaded5_before": "0100...", "evaded5": "0110..."},
      "params": {...every run parameter...}, "versions": {...}, "device": "cpu",
      "timings": {"attack_seconds": ..., "fit_seconds": ...}}
 
@@ -112,6 +113,10 @@ def check_record(record, where: str) -> dict:
                 raise HfcbenchError(f"{where}: metric 'error' must be text, got {value!r}")
         elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise HfcbenchError(f"{where}: metric {name!r} is {value!r}, not a number (metrics are numbers or null)")
+    per_image = record.get("per_image", {})
+    if not isinstance(per_image, dict) or not all(isinstance(v, str) and set(v) <= {"0", "1"}
+                                                  for v in per_image.values()):
+        raise HfcbenchError(f"{where}: 'per_image' must be an object of 0/1 strings (one character per AdvTest image)")
     if not isinstance(record.get("params", {}), dict):
         raise HfcbenchError(f"{where}: 'params' must be an object")
     return record

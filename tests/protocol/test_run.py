@@ -40,23 +40,35 @@ def smoke_run(tmp_path_factory, data_dir):
 def test_run_writes_records_and_tables(smoke_run, capsys):
     root, _ = smoke_run
     records = read_records([root / "out" / "results.jsonl"])
-    # 3 detectors x (bim->bim+hfc, pgd->pgd+hfc, bim->closest, and the bim-fitted detectors' per-image worst case)
-    assert len(records) == 3 * 4
+    # 3 detectors x (bim->bim+hfc, pgd->pgd+hfc, bim->closest, and each fitted detector's per-image worst case:
+    # over bim, bim+hfc and closest for the bim-fitted ones, over pgd and pgd+hfc for the pgd-fitted ones)
+    assert len(records) == 3 * 5
+    worst = {r["fit_attack"]: r["worst_of"] for r in records if r["attack"] == "worst-case"}
+    assert worst == {"bim": ["bim", "bim+hfc", "closest"], "pgd": ["pgd", "pgd+hfc"]}  # the fit attack's AEs count
     for record in records:
         assert record["dataset"] == "pneumoniamnist" and record["model"] == "resnet8"
         assert record["params"]["eps"] == pytest.approx(8 / 256) and record["versions"]["hfcbench"]
+        m = record["metrics"]
         for name in ("adv_acc_before", "adv_acc_after"):
-            assert 0.0 <= record["metrics"][name] <= 1.0
-        for name in ("auc_before", "tpr90_before"):
-            value = record["metrics"][name]
-            assert isinstance(value, float) and 0.0 <= value <= 1.0
+            assert 0.0 <= m[name] <= 1.0
+        for name in ("auc_before", "tpr90_before", "tpr_fpr1_before", "tpr_fpr5_before", "pauc5_before",
+                     "fpr1_realised", "fpr5_realised", "evasion5_before", "evasion5"):
+            value = m[name]
+            assert isinstance(value, float) and 0.0 <= value <= 1.0, name
+            assert m[f"{name}_ci_low"] <= value <= m[f"{name}_ci_high"], name  # every new metric has its interval
+        # success-aware: an image evades only through a successful AE, so evasion never exceeds success
+        assert m["evasion5"] <= m["adv_acc_after"] + 1e-12 and m["evasion5_before"] <= m["adv_acc_before"] + 1e-12
+        evaded = record["per_image"]["evaded5"]
+        assert len(evaded) == m["n_clean"] and evaded.count("1") / len(evaded) == pytest.approx(m["evasion5"])
     markdown = (root / "out" / "leaderboard.md").read_text()
-    assert "| maha" in markdown and "bim+hfc AUC" in markdown and "worst-case AUC" in markdown
+    assert "| maha" in markdown and "bim+hfc AUC" in markdown and "worst-case [bim] AUC" in markdown
+    assert "worst-case [pgd] AUC" in markdown  # both fit attacks keep their worst-case column
+    assert "bim+hfc evasion@5%" in markdown and "FPR realised 1% / 5%" in markdown
     assert (root / "out" / "leaderboard.csv").read_text().startswith("dataset,model,seed,fit_attack,attack,detector")
     capsys.readouterr()
     assert main(["leaderboard", str(root / "out" / "results.jsonl")]) == 0
     printed = capsys.readouterr().out  # what `hfcbench run` prints at its end, as the README's first command does
-    assert "detectors by worst-case AUC" in printed and "not separated from" in printed
+    assert "detectors by worst-case evasion at 5% FPR" in printed and "not separated from" in printed
     assert re.search(r"\d+\.\d±\d+\.\d", printed)  # compact intervals in the text table
     assert "is shown as n<20, with its TPR@90, and enters no ranking" in printed  # the min-AE note
 
@@ -89,7 +101,7 @@ def test_killed_run_resumes_to_identical_results(smoke_run, tmp_path, data_dir):
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = len(read_records([results]))
-    assert 1 <= partial < 9
+    assert 1 <= partial < 15
     assert main(args) == 0
     assert metrics_by_key(results) == metrics_by_key(root / "out" / "results.jsonl")
 
@@ -101,7 +113,7 @@ def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
     assert main(["baseline", str(results), "-o", str(baseline)]) == 0
     assert main(["check", str(results), "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
-    assert "check passed (12 cells compared; 0 of" in out
+    assert "check passed (15 cells compared; 0 of" in out
     # a detector whose AUC on a base attack fell by 0.3 (planted in the baseline) fails the gate
     data = json.loads(baseline.read_text())
     entry = next(e for e in data["entries"] if e["auc_before"] is not None and e["auc_before"] < 0.7
@@ -111,7 +123,7 @@ def test_check_passes_then_fails(smoke_run, tmp_path, capsys):
     baseline.write_text(json.dumps(data))
     assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.02"]) == 1
     out = capsys.readouterr().out
-    assert "check FAILED: AUCs moved beyond the tolerance 0.02" in out
+    assert "check FAILED: metrics moved beyond the tolerance 0.02" in out
     (failed,) = [line for line in out.splitlines() if line.rstrip().endswith("FAIL")]
     assert failed.split()[-2] == "yes"  # a move of 0.3 is outside the cell's 95% interval: not noise
     assert main(["check", str(results), "--baseline", str(baseline), "--tolerance", "0.5"]) == 0
@@ -283,23 +295,34 @@ def test_records_of_other_settings_are_kept_apart(smoke_run, tmp_path, capsys):
 
 
 def test_worst_case_records_are_the_per_image_minimum_over_attacks(smoke_run, smoke_runner):
+    """Worked here from each attack's scores: per image the lowest successful AE over the fit
+    attack and every attack evaluated against the detector; its AUC, and its evasion at the 5%-FPR
+    threshold of the detector's AdvTrain clean scores."""
+    from hfcbench.stats.metrics import auc
+
     root, _ = smoke_run
     records = {(r["fit_attack"], r["attack"], r["detector"]): r for r in read_records([root / "out" / "results.jsonl"])}
     for detector in ("maha", "lid", "kd"):
         record = records[("bim", "worst-case", detector)]
-        assert record["worst_of"] == ["bim+hfc", "closest"]
+        assert record["worst_of"] == ["bim", "bim+hfc", "closest"]
         parts = {a: smoke_runner.detector_scores(detector, "bim", a) for a in record["worst_of"]}
         clean = parts["bim+hfc"]["clean"]
         worst = {}
         for scores in parts.values():
             for score, source in zip(scores["after"], scores["after_source"], strict=True):
                 worst[source] = min(score, worst.get(source, np.inf))
-        from hfcbench.stats.metrics import auc
-
         assert record["metrics"]["n_adv_after"] == len(worst)
         assert record["metrics"]["auc_after"] == pytest.approx(auc(clean, np.array(list(worst.values()))))
         assert sum(record["worst_by"].values()) == len(worst)
-    assert ("pgd", "worst-case", "maha") not in records  # one attack faced the pgd-fitted detectors
+        calibration = np.sort(smoke_runner.calibration_scores(detector, "bim"))[::-1]
+        threshold = calibration[int(np.floor(0.05 * len(calibration) + 1e-9))]
+        hidden = sum(score <= threshold for score in worst.values())
+        assert record["metrics"]["evasion5"] == pytest.approx(hidden / len(clean))
+        # no single attack evades more often than the per-image worst case over them
+        for attack in ("bim+hfc", "closest"):
+            assert records[("bim", attack, detector)]["metrics"]["evasion5"] <= record["metrics"]["evasion5"]
+        assert records[("bim", attack, detector)]["metrics"]["evasion5_before"] <= record["metrics"]["evasion5"]
+    assert records[("pgd", "worst-case", "maha")]["worst_of"] == ["pgd", "pgd+hfc"]  # the fit attack counts too
 
 
 def test_detector_aware_ae_sets_are_keyed_by_the_fitted_detector(smoke_runner):

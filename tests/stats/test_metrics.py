@@ -45,9 +45,10 @@ def test_cell_metrics_are_the_point_metrics_with_seeded_intervals():
     clean = rng.normal(size=200)
     before, after = rng.normal(1.0, size=150), rng.normal(0.2, size=120)
     sources_b, sources_a = rng.choice(200, 150, replace=False), rng.choice(200, 120, replace=False)
-    cell = cell_metrics(clean, before, sources_b, after, sources_a, seed=3)
+    cell, per_image = cell_metrics(clean, before, sources_b, after, sources_a, seed=3)
+    assert per_image == {}  # no calibration set: no operating point
     assert cell["auc_before"] == auc(clean, before) and cell["tpr90_after"] == tpr_at_tnr(clean, after)
     assert cell["auc_drop"] == pytest.approx(auc(clean, before) - auc(clean, after))
     assert (cell["n_clean"], cell["n_adv_before"], cell["n_adv_after"]) == (200, 150, 120)
     assert cell["auc_before_ci_low"] < cell["auc_before"] < cell["auc_before_ci_high"]
-    assert cell == cell_metrics(clean, before, sources_b, after, sources_a, seed=3)
+    assert cell == cell_metrics(clean, before, sources_b, after, sources_a, seed=3)[0]

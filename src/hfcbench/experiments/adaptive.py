@@ -39,19 +39,19 @@ def adaptive(config: RunConfig, out: Path) -> Report:
     detectors = list(dict.fromkeys(r["detector"] for r in found))
     rows, warned = [], []
     for d in detectors:
-        paper, every = by[(WORST_CASE_PAPER, d)], by[(WORST_CASE, d)]
+        paper, every = by[("bim", WORST_CASE_PAPER, d)], by[("bim", WORST_CASE, d)]
         row = [d, paper.auc("before", min_aes), paper.auc("after", min_aes), _most_worst(paper),
                every.auc("after", min_aes), _most_worst(every)]
-        row += [by[(a, d)].auc("after", min_aes) for a in DETECTOR_AWARE]
+        row += [by[("bim", a, d)].auc("after", min_aes) for a in DETECTOR_AWARE]
         rows.append(row)
-        warned += [f"{d} / {a}: {w}" for a in DETECTOR_AWARE for w in by[(a, d)].warnings]
+        warned += [f"{d} / {a}: {w}" for a in DETECTOR_AWARE for w in by[("bim", a, d)].warnings]
     n_seeds = f"{len(runs)} seeds" if len(runs) > 1 else "one seed"
     notes = seeds_note(runs) + [
         "worst case: per AdvTest image, the successful AE the detector scores lowest over the attacks named "
         f"(paper: {', '.join(['bim+hfc', *TABLE2_ATTACKS])}; all: those and {', '.join(DETECTOR_AWARE)}); "
         "'by' names the attack that supplied it for the most images",
         "(!) marks an attack-strength warning: " + ("; ".join(warned) if warned else "none")]
-    first = by[(WORST_CASE, detectors[0])]
+    first = by[("bim", WORST_CASE, detectors[0])]
     return Report("adaptive", f"Every detector attacked as itself on {config.dataset}: worst case over the paper's "
                               "attacks against over all attacks", command("adaptive", config), notes,
                   [Table(f"hfcbench ({n_seeds}): AUC (%) with 95% intervals of BIM-fitted detectors; lower = the "

@@ -40,12 +40,18 @@ def runner(config: RunConfig, **changes) -> Runner:
     return Runner(replace(config.per_seed()[0], **changes))
 
 
-def cells(found: list[dict]) -> dict[tuple[str, str], Cell]:
-    """``{(attack, detector): Cell}`` of records made under one setting (seeds aggregated)."""
+def cells(found: list[dict]) -> dict[tuple[str, str, str], Cell]:
+    """``{(fit attack, attack, detector): Cell}`` of records made under one setting (seeds aggregated)."""
     grouped = groups(found)
     if len(grouped) != 1:
         raise HfcbenchError(f"expected records of one setting, got {len(grouped)} groups")
-    return {(attack, detector): cell for (_, attack, detector), cell in next(iter(grouped.values())).items()}
+    return next(iter(grouped.values()))
+
+
+def of_attack(found: list[dict], fit_attack: str, attack: str) -> dict[str, Cell]:
+    """``{detector: Cell}`` of one (fit attack, attack) column of records made under one setting."""
+    return {detector: cell for (fit, spec, detector), cell in cells(found).items()
+            if (fit, spec) == (fit_attack, attack)}
 
 
 def records(run: Runner, out: Path, tag: str) -> list[dict]:

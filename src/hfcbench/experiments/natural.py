@@ -27,7 +27,7 @@ def natural_vs_medical(config: RunConfig, out: Path) -> Report:
         budget = f"{256 * run.config.eps:g}/256"
         found_cells, first = cells(group), group[0]["metrics"]
         for tag, label in (("before", "BIM"), ("after", "BIM+HFC")):
-            aucs = [found_cells["bim+hfc", d].auc(tag, config.min_aes) for d in run.detector_names]
+            aucs = [found_cells["bim", "bim+hfc", d].auc(tag, config.min_aes) for d in run.detector_names]
             rows.append([dataset, budget, label, *aucs,
                          pct(first[f"adv_acc_{tag}"]), first.get(f"n_adv_{tag}")])
         notes += [pool_note(run), budget_note(run)]

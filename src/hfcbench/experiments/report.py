@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from ..cache import atomic_write_bytes
 from ..report.cells import Estimate, pct, rested_text
-from ..report.leaderboard import Table
+from ..report.table import Table
 
 FIGURES = "figures"  # the sub-folder of an experiment's output that holds its PNGs
 

@@ -42,12 +42,12 @@ def table2(config: RunConfig, out: Path) -> Report:
     runs, found = seeded_records(config, out, "table2", attacks=",".join(["hfc", *TABLE2_ATTACKS]), fit_attacks="bim")
     by, min_aes = cells(found), config.min_aes
     detectors = list(dict.fromkeys(r["detector"] for r in found))
-    first = by[("bim+hfc", detectors[0])]
-    rows = [["bim (before)", *[by[("bim+hfc", d)].auc("before", min_aes) for d in detectors],
+    first = by[("bim", "bim+hfc", detectors[0])]
+    rows = [["bim (before)", *[by[("bim", "bim+hfc", d)].auc("before", min_aes) for d in detectors],
              pct(first.metric("adv_acc_before").value), first.n_aes("before")]]
     for attack in attacks:
-        cell = by[(attack, detectors[0])]
-        rows.append([attack, *[by[(attack, d)].auc("after", min_aes) for d in detectors],
+        cell = by[("bim", attack, detectors[0])]
+        rows.append([attack, *[by[("bim", attack, d)].auc("after", min_aes) for d in detectors],
                      pct(cell.metric("adv_acc_after").value), cell.n_aes("after")])
     seeds = f"{len(runs)} seeds" if len(runs) > 1 else "one seed"
     report = Report("table2", f"Table II on {config.dataset}: AUC (%) of BIM-fitted detectors after each "
@@ -59,8 +59,9 @@ def table2(config: RunConfig, out: Path) -> Report:
                     records=[traced(r) for r in found])
     verdicts = []
     for d in detectors:
-        ranked = [(a, by[(a, d)].metric("auc_after")) for a in attacks
-                  if by[(a, d)].n_aes("after") >= min_aes and by[(a, d)].metric("auc_after").value is not None]
+        found = {a: by[("bim", a, d)] for a in attacks}
+        ranked = [(a, c.metric("auc_after")) for a, c in found.items()
+                  if c.n_aes("after") >= min_aes and c.metric("auc_after").value is not None]
         if not ranked:
             verdicts.append(f"{d}: none")
             continue

@@ -21,6 +21,7 @@ from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
+from ..datasets.corruptions import chosen_families
 from ..detectors import DETECTORS
 from ..device import resolve_device
 from ..errors import InvalidParameterError
@@ -69,12 +70,20 @@ class Artifacts:
             if not is_base(name):
                 raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
                                             f"{name!r} is not one")
+        self.fit_attacks = fit
         self.pairs = attack_pairs(c.attacks, fit)
         self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet, image_size=c.image_size,
                                                window=c.window)
         if not c.quiet and self.dataset.note:
             print(f"data: {self.dataset.name}: {self.dataset.note}")
         self.config = c = c.for_data(self.dataset.spatial_dims)
+        self.benign_families: list[str] = []
+        self.benign_note: str | None = None
+        if c.benign_shift:  # checked before any training
+            self.benign_families, self.benign_note = chosen_families(c.benign_shift, c.dataset,
+                                                                     self.dataset.spatial_dims)
+            if self.benign_note and not c.quiet:
+                print(f"benign shift: {self.benign_note}")
         assert c.model is not None and c.epochs is not None  # for_data and the profile fill them
         self.arch: str = c.model
         self.trained = load_classifier(self.dataset, c.model_choice(), TrainConfig(epochs=c.epochs, seed=c.seed),
@@ -111,6 +120,13 @@ class Artifacts:
         if (kind, key) not in self._loaded:
             self._loaded[kind, key] = self.cache.get_or_compute(kind, key, compute, pickled=pickled)
         return self._loaded[kind, key]
+
+    def remembered(self, key: tuple, compute):
+        """``compute()`` once per run for ``key``, kept in memory only (scores and features that are
+        cheap to recompute in a later run but asked for by many cells of this one)."""
+        if key not in self._loaded:
+            self._loaded[key] = compute()
+        return self._loaded[key]
 
     def cache_key(self, kind: str, **parts) -> str:
         """Content key of a ``kind`` object (see ``CODE``) computed from this run's classifier."""
@@ -277,11 +293,16 @@ class Artifacts:
         """Whether detector ``name`` reads full feature maps (``"maps"`` in its ``requires``)."""
         return "maps" in DETECTORS.get(name).requires
 
+    def calibration_scores(self, name: str, fit_attack: str) -> np.ndarray:
+        """(n,) scores of the fitted detector on the AdvTrain clean inputs: its calibration set, on
+        which operating thresholds are set (a deployer's own clean data; AdvTest stays unseen)."""
+        return self.remembered(("calibration", self.detector_key(name, fit_attack)), lambda: self.fitted_detector(
+            name, fit_attack).score(self.clean_features("advtrain", maps=self.needs_maps(name))))
+
     def detector_scale(self, name: str, fit_attack: str) -> float:
         """The spread (standard deviation) of the fitted detector's scores on clean AdvTrain inputs:
         the unit in which detector-aware attacks weigh its score."""
-        detector = self.fitted_detector(name, fit_attack)
-        spread = float(np.std(detector.score(self.clean_features("advtrain", maps=self.needs_maps(name)))))
+        spread = float(np.std(self.calibration_scores(name, fit_attack)))
         return spread if np.isfinite(spread) and spread > 0 else 1.0
 
     def against(self, name: str, fit_attack: str, attack: str) -> Against:

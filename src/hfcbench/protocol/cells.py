@@ -23,7 +23,7 @@ from .worst_case import per_image_worst
 def failed(exc: Exception) -> dict:
     """The metrics of a cell that could not be computed: the error (type and message), no numbers."""
     text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}"
-    return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after"))}
+    return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after", "evasion5"))}
 
 
 def cell(art: Artifacts, name: str, fit_attack: str, attack: str) -> tuple[dict, dict]:
@@ -33,14 +33,18 @@ def cell(art: Artifacts, name: str, fit_attack: str, attack: str) -> tuple[dict,
     scores = art.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
     if not adaptive:
         scores["after"], scores["after_source"] = np.empty(0), np.empty(0, dtype=np.int64)
-    metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], scores["after"],
-                           scores["after_source"], seed=art.config.seed)
-    after_success = art.adversarial(attack, "advtest", against)[1] if adaptive else None
-    metrics.update(adv_acc_before=success_rate(art.adversarial(fit_attack, "advtest")[1]),
-                   adv_acc_after=None if after_success is None else success_rate(after_success))
-    if not adaptive:
-        return metrics, {"status": NOT_ADAPTIVE}
-    return metrics, strength_checks(art, attack, against, scores) if against else {}
+    metrics, per_image = cell_metrics(scores["clean"], scores["before"], scores["before_source"], scores["after"],
+                                      scores["after_source"], calibration=art.calibration_scores(name, fit_attack),
+                                      seed=art.config.seed)
+    metrics["adv_acc_before"] = success_rate(art.adversarial(fit_attack, "advtest")[1])
+    if not adaptive:  # nothing was crafted against it: no after number, not even an evasion of 0
+        metrics.update({k: None for k in metrics if k.startswith("evasion5") and not k.startswith("evasion5_before")},
+                       adv_acc_after=None)
+        per_image.pop("evaded5", None)
+        return metrics, {"status": NOT_ADAPTIVE, "per_image": per_image}
+    metrics["adv_acc_after"] = success_rate(art.adversarial(attack, "advtest", against)[1])
+    extra = strength_checks(art, attack, against, scores) if against else {}
+    return metrics, {**extra, "per_image": per_image}
 
 
 def strength_checks(art: Artifacts, attack: str, against: tuple[str, str], scores: dict) -> dict:
@@ -71,14 +75,15 @@ def faced(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> lis
 
 
 def worst_case(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> tuple[dict, dict]:
-    """Per image, the successful AE the detector scores lowest over ``attacks`` (MEAD)."""
+    """Per image, the successful AE the detector scores lowest over ``attacks`` (MEAD); the fit
+    attack is among them, so its own AEs count. ``before`` stays the fit attack's AEs."""
     parts, scores = {}, {}
     for attack in attacks:
         scores = art.detector_scores(name, fit_attack, attack)
         parts[attack] = (scores["after"], scores["after_source"])
     worst, sources, winners = per_image_worst(parts)
-    metrics = cell_metrics(scores["clean"], scores["before"], scores["before_source"], worst, sources,
-                           seed=art.config.seed)
+    metrics, per_image = cell_metrics(scores["clean"], scores["before"], scores["before_source"], worst, sources,
+                                      calibration=art.calibration_scores(name, fit_attack), seed=art.config.seed)
     metrics.update(adv_acc_before=success_rate(art.adversarial(fit_attack, "advtest")[1]),
                    adv_acc_after=len(sources) / len(scores["clean"]))
-    return metrics, {"worst_of": attacks, "worst_by": winners}
+    return metrics, {"worst_of": attacks, "worst_by": winners, "per_image": per_image}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..attacks import ATTACKS, DETECTOR_AWARE, is_base, is_detector_aware
+from ..datasets.corruptions import FAMILIES, check_families
 from ..errors import InvalidParameterError
 
 MAX_SEED = 2 ** 63 - 1
@@ -68,6 +69,17 @@ def _numbers(value, positive: bool = False) -> bool:
             and (not positive or all(x > 0 for x in value)))
 
 
+def _families(value) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    if value.strip().lower() == "auto":
+        return True
+    try:
+        return bool(check_families(part for part in value.split(",") if part.strip()))
+    except InvalidParameterError:
+        return False
+
+
 def _window(value) -> bool:
     from ..datasets.imagefolder import parse_window
     from ..errors import DataError
@@ -107,6 +119,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seeds": (lambda v: isinstance(v, list) and all(_whole(x, 0, MAX_SEED) for x in v) and len(set(v)) == len(v),
               "a list of distinct whole numbers >= 0, e.g. 0,1,2 (seeds = [0, 1, 2] in TOML)"),
     "min_aes": (_whole, "a whole number >= 1"),
+    "benign_shift": (_optional(_families), f"auto or a comma list of corruption families: {', '.join(FAMILIES)}"),
     "device": (_text, "auto, cpu, cuda or cuda:N"),
     "batch_size": (_whole, "a whole number >= 1"),
     "out": (_text, "a folder"),
@@ -127,7 +140,7 @@ FILE_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers",
 def option_name(key: str) -> str:
     """How a user writes option ``key``: its flag and its TOML key."""
     flag = "--no-noisy" if key == "noisy" else "--plugin" if key == "plugins" else f"--{key.replace('_', '-')}"
-    return f"{flag} ({key} in a config file)"
+    return f"{flag} ({key} in a config file)" if key in FILE_KEYS else flag
 
 
 def check_option(key: str, value) -> None:
@@ -166,6 +179,7 @@ class RunConfig:
     seed: int = 0
     seeds: list[int] = field(default_factory=list)
     min_aes: int = 20
+    benign_shift: str | None = None
     device: str = "auto"
     batch_size: int = 64
     out: str = "hfcbench-results"

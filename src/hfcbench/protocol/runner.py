@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..isa import describe as describe_platform
 from ..results import append_record, read_records, record_key
-from . import cells
+from . import benign_shift, cells
 from .artifacts import Artifacts
 from .budget import as_state
 from .config import worst_case_groups
@@ -36,7 +36,8 @@ class Runner(Artifacts):
         budget search."""
         c = self.config
         params = {k: v for k, v in asdict(c).items()
-                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes", "cache_dir", "data_dir")}
+                  if k not in ("quiet", "no_cache", "out", "plugins", "seeds", "min_aes", "cache_dir", "data_dir",
+                              "benign_shift")}
         params.update(arch=self.arch, checkpoint_sha256=self.trained.checkpoint_sha256,
                       hooked_layers=self.extractor.layer_names[:-1], pool_size=self.split.pool_size,
                       misclassified=self.split.misclassified,
@@ -49,9 +50,7 @@ class Runner(Artifacts):
         """Append every missing record to ``results_path`` and yield all records of this run: one per
         (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
         c = self.config
-        done = ({record_key(r): r for r in read_records([results_path], allow_empty=True)}
-                if results_path.exists() else {})
-        stamp = {"params": self.params, "versions": describe_platform(), "device": str(self.device)}
+        done, stamp = self._done(results_path), self._stamp()
         evaluated: dict[tuple[str, str], list[str]] = {}  # (fit attack, detector) -> attacks it faced
         bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
                    disable=c.quiet)
@@ -59,8 +58,9 @@ class Runner(Artifacts):
             for name in self.detector_names:
                 bar.set_postfix_str(f"{name}: {fit_attack} -> {attack}")
                 bar.update()
-                if attack != fit_attack:
-                    evaluated.setdefault((fit_attack, name), []).append(attack)
+                faced_by = evaluated.setdefault((fit_attack, name), [fit_attack])  # its own AEs count too
+                if attack not in faced_by:
+                    faced_by.append(attack)
                 yield self._resumed(results_path, done, stamp, name, fit_attack, attack,
                                     lambda n=name, f=fit_attack, a=attack: cells.cell(self, n, f, a))
         bar.close()
@@ -68,6 +68,34 @@ class Runner(Artifacts):
             for label, chosen in worst_case_groups(cells.faced(self, name, fit_attack, attacks)):
                 yield self._resumed(results_path, done, stamp, name, fit_attack, label,
                                     lambda n=name, f=fit_attack, a=chosen: cells.worst_case(self, n, f, a))
+
+    def run_benign_shift(self, results_path: Path):
+        """Append every missing benign-shift record to ``results_path`` and yield all of them: one
+        per (detector, family, severity), detectors fitted against the first fit attack
+        (:mod:`.benign_shift`)."""
+        assert self.benign_families, "a benign-shift run needs --benign-shift"
+        done, stamp = self._done(results_path), self._stamp()
+        fit_attack = self.fit_attacks[0]
+        todo = benign_shift.cells_to_run(self.benign_families)
+        bar = tqdm(total=len(todo) * len(self.detector_names), desc="benign shift", disable=self.config.quiet)
+        for family, severity in todo:
+            for name in self.detector_names:
+                bar.set_postfix_str(f"{name}: {family} at severity {severity}")
+                bar.update()
+                yield self._resumed(results_path, done, stamp, name, fit_attack, benign_shift.label(family, severity),
+                                    lambda n=name, f=family, s=severity: benign_shift.cell(self, n, fit_attack, f, s))
+        bar.close()
+
+    @staticmethod
+    def _done(results_path: Path) -> dict:
+        """The records ``results_path`` already holds, by key (a resumed run keeps them)."""
+        if not results_path.exists():
+            return {}
+        return {record_key(r): r for r in read_records([results_path], allow_empty=True)}
+
+    def _stamp(self) -> dict:
+        """What every record of this run carries beside its numbers."""
+        return {"params": self.params, "versions": describe_platform(), "device": str(self.device)}
 
     def _resumed(self, results_path: Path, done: dict, stamp: dict, name: str, fit_attack: str, attack: str,
                  compute) -> dict:

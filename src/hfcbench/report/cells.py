@@ -1,7 +1,13 @@
 """What a table shows of one cell: an estimate with its interval, and a cell's records over seeds.
 
-**Minimum-AE rule**: a metric resting on fewer than ``MIN_AES`` successful AEs (per seed) is shown
-as ``n<MIN_AES (n=...)`` and enters no ranking.
+**Minimum-AE rule**: an AUC or TPR resting on fewer than ``MIN_AES`` successful AEs (per seed) is
+shown as ``n<MIN_AES (n=...)`` and enters no ranking. An evasion rate needs no such rule: it counts
+every AdvTest image, and an attack that fools few images evades on few.
+
+**Inverted**: an AUC whose whole 95% interval lies below 0.5 is marked ``inv``: the detector
+scores those AEs as *more* typical than clean inputs (the attack overshoots); a two-sided score
+(flagging scores far on either side) would catch them, so such an AUC does not mean the detector
+is beaten beyond chance.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import NOT_ADAPTIVE
+from ..stats.bootstrap import N_BOOT, paired_difference
 from ..stats.intervals import combine_seeds
 
 MIN_AES = 20
@@ -86,17 +93,49 @@ class Cell:
         """The fewest successful AEs of ``tag`` ("before"/"after") any seed's AUC rests on."""
         return min(r["metrics"].get(f"n_adv_{tag}") or 0 for r in self.records)
 
-    def auc(self, tag: str, min_aes: int, compact: bool = False) -> str:
+    def auc(self, tag: str, min_aes: int, compact: bool = False, metric: str = "auc") -> str:
+        """The AUC (or ``metric``, e.g. ``pauc5``) of ``tag`` as tables show it: with its interval,
+        ``n<min_aes`` under the min-AE rule, `` inv`` when inverted, `` (!)`` under a warning."""
         if tag == "after" and self.not_adaptive:
             return NOT_ADAPTIVE
-        text = rested_text(self.metric(f"auc_{tag}"), self.n_aes(tag), min_aes, compact)
+        text = rested_text(self.metric(f"{metric}_{tag}"), self.n_aes(tag), min_aes, compact)
+        if self.n_aes(tag) >= min_aes and self.inverted(tag, metric):
+            text += " inv"
         return f"{text} (!)" if tag == "after" and self.warnings else text
 
-    def tpr(self, tag: str, min_aes: int) -> str:
-        """TPR@90 in %, or ``n<min_aes`` under the min-AE rule (the AUC beside it gives n)."""
+    def tpr(self, tag: str, min_aes: int, metric: str = "tpr90") -> str:
+        """TPR@90 (or ``metric``, e.g. ``tpr_fpr5``) in %, or ``n<min_aes`` under the min-AE rule
+        (the AUC beside it gives n)."""
         if tag == "after" and self.not_adaptive or self.n_aes(tag) >= min_aes:
-            return pct(self.metric(f"tpr90_{tag}").value)
+            return pct(self.metric(f"{metric}_{tag}").value)
         return f"n<{min_aes}"
+
+    def inverted(self, tag: str, metric: str = "auc") -> bool:
+        """Whether the whole 95% interval of the AUC of ``tag`` lies below 0.5 (module docstring)."""
+        estimate = self.metric(f"{metric}_{tag}")
+        return estimate.value is not None and estimate.bounds()[1] < 0.5
+
+    def evasion(self, tag: str) -> Estimate:
+        """The evasion at 5% FPR of the evaluated attack (``after``) or of the fit attack (``before``)."""
+        return self.metric("evasion5" if tag == "after" else "evasion5_before")
+
+    def evaded(self, tag: str) -> dict[int, tuple[np.ndarray, int]] | None:
+        """``{seed: (per-image 0/1 evasion at 5% FPR, n_boot)}``, or None where a seed's record
+        lacks it (records made before hfcbench recorded it)."""
+        field = "evaded5" if tag == "after" else "evaded5_before"
+        out = {}
+        for r in self.records:
+            text = (r.get("per_image") or {}).get(field)
+            if text is None:
+                return None
+            out[r["seed"]] = (np.frombuffer(text.encode(), dtype=np.uint8) - ord("0"),
+                              int(r["metrics"].get("n_boot") or N_BOOT))
+        return out
+
+    @property
+    def failed(self) -> bool:
+        """A seed's record holds an error instead of numbers."""
+        return any("error" in r["metrics"] for r in self.records)
 
     @property
     def not_adaptive(self) -> bool:
@@ -108,3 +147,22 @@ class Cell:
         """The attack-strength warnings of the cell's AE sets (seed-prefixed when several)."""
         several = len(self.records) > 1
         return [f"seed {r['seed']}: {w}" if several else w for r in self.records for w in r.get("warnings") or []]
+
+
+def separated(first: tuple[Cell, str], second: tuple[Cell, str]) -> bool | None:
+    """Whether two cells' evasion rates at 5% FPR (``(cell, "before"|"after")``) differ by the
+    paired bootstrap: per seed the replicate-wise difference over the same resampled AdvTest
+    images (:func:`~hfcbench.stats.bootstrap.paired_difference`), several seeds combined as a
+    t-interval; separated when the 95% interval excludes 0. None where the per-image evasion is
+    missing or the cells do not share their seeds and images."""
+    a, b = first[0].evaded(first[1]), second[0].evaded(second[1])
+    if a is None or b is None or set(a) != set(b) or any(len(a[s][0]) != len(b[s][0]) for s in a):
+        return None
+    diffs = [paired_difference(a[s][0], b[s][0], n_boot=a[s][1], seed=s) for s in sorted(a)]
+    if len(diffs) == 1:
+        low, high = diffs[0]["value_ci_low"], diffs[0]["value_ci_high"]
+    else:
+        combined = combine_seeds([d["value"] for d in diffs], [d["value_se"] for d in diffs], bounds=(-1.0, 1.0))
+        assert combined is not None  # two or more finite differences
+        _, low, high = combined
+    return not low <= 0 <= high

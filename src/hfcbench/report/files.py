@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..cache import atomic_write_bytes
 from ..results import settings
+from .benign_shift import benign_tables
 from .cells import MIN_AES
-from .leaderboard import render
+from .leaderboard import format_tables, render
 from .page import write_page
 
 
@@ -31,12 +32,17 @@ def _write(data: bytes, handle) -> None:
     handle.write(data)
 
 
-def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES) -> list[Path]:
+def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES,
+                 benign: list[dict] | None = None) -> list[Path]:
     """``leaderboard.md``, ``leaderboard.csv`` and the page ``leaderboard.html`` of ``records`` in
-    ``folder``, each written atomically; returns their paths."""
-    written = []
-    for name, text in (("leaderboard.md", render(records, "github", min_aes=min_aes)),
-                       ("leaderboard.csv", to_csv(records))):
-        written.append(atomic_write_bytes(folder / name, functools.partial(_write, text.encode())))
-    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes))
+    ``folder``, each written atomically, with the benign-shift tables of ``benign`` records (and
+    their CSV, ``benign_shift.csv``) where given; returns their paths."""
+    shifted = benign_tables(benign) if benign else []
+    files = [("leaderboard.md", render(records, "github", min_aes=min_aes)
+              + ("\n" + format_tables(shifted, "github") if shifted else "")),
+             ("leaderboard.csv", to_csv(records))]
+    if benign:
+        files.append(("benign_shift.csv", to_csv(benign)))
+    written = [atomic_write_bytes(folder / name, functools.partial(_write, text.encode())) for name, text in files]
+    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes, extra=shifted))
     return written

@@ -1,51 +1,32 @@
-"""Leaderboards: a pure function of result records (so runs from several machines merge), and
-:func:`write_tables`, which writes them beside a run's results.
+"""Leaderboards: a pure function of result records (so runs from several machines merge).
 
 Records are grouped by (dataset, model, settings); the seeds of a group are aggregated
-(:mod:`hfcbench.stats.bootstrap`: one seed shows its paired-bootstrap interval, several a
-t-interval over seeds). For each group:
+(one seed shows its paired-bootstrap interval, several a t-interval over seeds, see
+:mod:`hfcbench.stats.intervals`). Cells are keyed by (fit attack, evaluated attack, detector), so
+two fit attacks never share a column. For each group:
 
-* the main table (the layout of the paper's Table I): rows are detectors, columns evaluated
-  attacks, each cell ``AUC before -> after`` with 95% intervals and ``TPR@90 before -> after``,
-  then rows for Adv. Acc and for the number of AEs the cells rest on;
-* detectors ranked by their worst-case AUC over the attacks, and attacks by the mean AUC drop they
-  cause, each entry naming the entries it is **not separated from** (overlapping intervals), so
-  that nobody reads an order into noise.
+* the main table (the layout of the paper's Table I): rows are detectors, columns (fit attack,
+  evaluated attack) pairs, each cell ``AUC before -> after`` with 95% intervals and ``TPR@90
+  before -> after``, then rows for Adv. Acc and for the number of AEs the cells rest on;
+* the operating-point table: evasion at 5% FPR, TPR at 5% and 1% FPR and partial AUC, with the
+  realised false-alarm rates (:mod:`hfcbench.stats.operating_points`);
+* detectors ranked by worst-case evasion and attacks by mean AUC drop (:mod:`.rankings`), each
+  entry naming the entries it is **not separated from**, so that nobody reads an order into noise.
 
-**Minimum-AE rule**: an AUC resting on fewer than ``min_aes`` successful AEs (per seed) is shown
-as ``n<min_aes (n=...)`` and enters no ranking. When records of one (dataset, model) were made
-under different settings, the titles name the settings that differ.
+The minimum-AE rule and the ``inv`` mark: :mod:`.cells`. When records of one (dataset, model) were
+made under different settings, the titles name the settings that differ.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
-import numpy as np
 from tabulate import tabulate
 
 from ..results import NOT_ADAPTIVE, settings
-from .cells import MIN_AES, Cell, Estimate, pct
-
-
-@dataclass
-class Table:
-    """A captioned table with an optional note printed under it. For the page
-    (:mod:`hfcbench.report.page`) a table also says what its rows and columns are: ``kind``
-    (``main``, ``detectors`` or ``attacks``), its (dataset, model) ``group``, the detector or
-    attack of each row (``row_keys``; None for summary rows) and of each column (``column_keys``),
-    and for a ranking its ``estimates`` (label, value, low, high) in row order."""
-
-    caption: str
-    headers: list[str]
-    rows: list[list]
-    note: str = ""
-    kind: str = ""
-    group: tuple[str, str] = ("", "")
-    row_keys: list[str | None] = field(default_factory=list)
-    column_keys: list[str | None] = field(default_factory=list)
-    estimates: list[tuple[str, float | None, float | None, float | None]] = field(default_factory=list)
+from .cells import MIN_AES, Cell, pct
+from .rankings import Column, attack_ranking, detector_ranking
+from .table import Table
 
 
 def _setting_text(field: str, value) -> str:
@@ -83,24 +64,109 @@ def _span(values: list) -> str:
     return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
 
 
-def _not_separated(entries: list[tuple[str, Estimate]]) -> list[str]:
-    return [", ".join(other for other, e in entries if other != name and e.overlaps(estimate)) or "-"
-            for name, estimate in entries]
+def _labels(columns: list[Column]) -> dict[Column, str]:
+    """A header label per (fit attack, attack) column: the attack, and its fit attack in brackets
+    where the attack is evaluated against detectors fitted on several (``worst-case [pgd]``)."""
+    count: dict[str, int] = defaultdict(int)
+    for _, attack in columns:
+        count[attack] += 1
+    return {(fit, attack): attack if count[attack] == 1 else f"{attack} [{fit}]" for fit, attack in columns}
 
 
-def _ranked(entries: list[tuple[str, str, Estimate, list]], headers: list[str], caption: str, note: str,
-            kind: str, group: tuple[str, str]) -> Table:
-    """``entries`` = (key, label, estimate, extra columns), ranked by estimate, highest first."""
-    entries = sorted(entries, key=lambda e: e[2].bounds()[0] if e[2].value is None else e[2].value, reverse=True)
-    verdicts = _not_separated([(label, estimate) for _, label, estimate, _ in entries])
-    rows = [[i + 1, label, estimate.text(), *extra, verdict]
-            for i, ((_, label, estimate, extra), verdict) in enumerate(zip(entries, verdicts, strict=True))]
-    return Table(caption, headers + ["not separated from"], rows, note, kind, group, [key for key, *_ in entries],
-                 estimates=[(label, e.value, e.low, e.high) for _, label, e, _ in entries])
+def _interval_text(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return "95% paired bootstrap over AdvTest images"
+    return (f"95% t-interval over the {len(seeds)} seeds, its variance floored at the seeds' mean bootstrap "
+            "variance")
+
+
+def main_table(cells: dict, columns: list[Column], labels: dict[Column, str], detectors: list[str], seeds: list[int],
+               min_aes: int, compact: bool, caption: str, group: tuple[str, str]) -> Table:
+    """The paper's Table I layout: ``AUC before -> after`` and ``TPR@90 before -> after`` per
+    detector and column, then Adv. Acc and the number of AEs each column rests on."""
+    headers = ["detector"] + [f"{labels[c]} {m}" for c in columns for m in ("AUC", "TPR@90")]
+    rows: list[list] = []
+    errors: dict[str, str] = {}
+    warned: list[str] = []
+    for det in detectors:
+        row = [det]
+        for column in columns:
+            cell = cells.get((*column, det))
+            if cell is None:
+                row += ["", ""]
+                continue
+            failed = [r["metrics"]["error"] for r in cell.records if "error" in r["metrics"]]
+            if failed:
+                errors.setdefault(det, failed[0])
+                row += ["error (below)", ""]
+                continue
+            row += [f"{cell.auc('before', min_aes, compact)} -> {cell.auc('after', min_aes, compact)}",
+                    f"{cell.tpr('before', min_aes)} -> {cell.tpr('after', min_aes)}"]
+            warned += [f"{det} / {labels[column]}: {w}" for w in cell.warnings]
+        rows.append(row)
+    acc, counts = ["Adv. Acc"], [f"n AEs scored ({'per' if len(seeds) == 1 else 'fewest per'} seed)"]
+    for column in columns:
+        found = [cells[(*column, d)] for d in detectors if (*column, d) in cells]
+        after = sorted({pct(c.metric("adv_acc_after").value) for c in found if not c.not_adaptive},
+                       key=lambda t: -1.0 if t == "n/a" else float(t))
+        n_after = sorted({c.n_aes("after") for c in found if not c.not_adaptive})
+        acc += [f"{pct(found[0].metric('adv_acc_before').value)} -> {_span(after)}", ""]
+        counts += [f"{found[0].n_aes('before')} -> {_span(n_after)}", ""]
+    rows += [acc, counts]
+    note = (f"AUC and TPR@90 in %; AUC intervals: {_interval_text(seeds)}. An AUC resting on fewer than {min_aes} "
+            f"successful AEs (per seed) is shown as n<{min_aes}, with its TPR@90, and enters no ranking. 'inv': the "
+            "AUC's whole interval lies below 50, so the attack overshoots (its AEs look more typical than clean "
+            "inputs; a two-sided score would catch them). Detector-aware attacks (joint, selective, orthogonal) craft "
+            "one AE set per detector (Adv. Acc and n: their range over detectors); "
+            f"'{NOT_ADAPTIVE}': the detector has no torch_score, so they could not run against it. worst-case: per "
+            "image, the successful AE the detector scores lowest over every attack evaluated against it, the fit "
+            "attack included."
+            + "".join(f" Error of {det}: {text}" for det, text in errors.items())
+            + "".join(f" (!) {text}" for text in warned))
+    return Table(caption, headers, rows, note, "main", group, [*detectors, None, None],
+                 [None, *[c[1] for c in columns for _ in "12"]])
+
+
+def operating_table(cells: dict, columns: list[Column], labels: dict[Column, str], detectors: list[str],
+                    seeds: list[int], min_aes: int, compact: bool, caption: str, group: tuple[str, str]) -> Table:
+    """At the operating point: per detector and column, the evasion at 5% FPR, TPR at 5% and 1%
+    FPR and the partial AUC (FPR <= 5%), each ``before -> after``; then the realised FPRs."""
+    metrics = (("evasion@5%", None), ("TPR@5%FPR", "tpr_fpr5"), ("TPR@1%FPR", "tpr_fpr1"), ("pAUC5", "pauc5"))
+    headers = ["detector"] + [f"{labels[c]} {m}" for c in columns for m, _ in metrics] + ["FPR realised 1% / 5%"]
+    rows: list[list] = []
+    for det in detectors:
+        row = [det]
+        realised: dict[str, set[str]] = {"fpr1": set(), "fpr5": set()}
+        for column in columns:
+            cell = cells.get((*column, det))
+            if cell is None or cell.failed:
+                row += [""] * len(metrics)
+                continue
+            for name in realised:
+                realised[name].add(pct(cell.metric(f"{name}_realised").value))
+            after = NOT_ADAPTIVE if cell.not_adaptive else cell.evasion("after").text(compact)
+            row += [f"{cell.evasion('before').text(compact)} -> {after}",
+                    f"{cell.tpr('before', min_aes, 'tpr_fpr5')} -> {cell.tpr('after', min_aes, 'tpr_fpr5')}",
+                    f"{cell.tpr('before', min_aes, 'tpr_fpr1')} -> {cell.tpr('after', min_aes, 'tpr_fpr1')}",
+                    f"{cell.auc('before', min_aes, compact, 'pauc5')} -> "
+                    f"{cell.auc('after', min_aes, compact, 'pauc5')}"]
+        row.append(" / ".join(_span(sorted(realised[name])) for name in ("fpr1", "fpr5")))
+        rows.append(row)
+    note = ("In %, before (the fit attack) -> after (the evaluated attack). Each detector's thresholds are set on its "
+            "calibration set, the AdvTrain clean scores, at 1% and 5% FPR (a deployer never sees AdvTest); 'FPR "
+            "realised' is the share of AdvTest clean inputs flagged at those thresholds (its range over fit attacks). "
+            "evasion@5%: the share of AdvTest images for which the attack produced an AE that fools the classifier and "
+            "is not flagged at 5% FPR (it never exceeds Adv. Acc; no min-AE rule, since it counts every image). "
+            f"TPR@x%FPR: the share of successful AEs flagged (n<{min_aes} under the min-AE rule). pAUC5: partial AUC "
+            "for FPR <= 5%, McClish-standardised (50 = chance). Intervals: "
+            f"{_interval_text(seeds)}, conditional on the calibration set.")
+    return Table(caption, headers, rows, note, "operating", group, list(detectors),
+                 [None, *[c[1] for c in columns for _ in metrics], None])
 
 
 def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False) -> list[Table]:
-    """The main table and the two rankings of every (dataset, model, settings) group."""
+    """The main table, the operating-point table and the two rankings of every (dataset, model,
+    settings) group."""
     found = groups(records)
     varying = _varying(found)
     out = []
@@ -110,98 +176,32 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
         seeds = sorted({r["seed"] for cell in cells.values() for r in cell.records})
         where = f" [{varying[key]}]" if varying[key] else ""
         seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-        attacks = list(dict.fromkeys(a for _, a, _ in cells))
+        columns: list[Column] = list(dict.fromkeys((f, a) for f, a, _ in cells))
+        labels = _labels(columns)
         detectors = list(dict.fromkeys(d for _, _, d in cells))
-        by = {(a, d): cell for (_, a, d), cell in cells.items()}
-        fit_of = {a: f for f, a, _ in cells}
-        headers = ["detector"] + [f"{a} {m}" for a in attacks for m in ("AUC", "TPR@90")]
-        rows: list[list] = []
-        errors: dict[str, str] = {}
-        warned: list[str] = []
-        for det in detectors:
-            row = [det]
-            for attack in attacks:
-                cell = by.get((attack, det))
-                if cell is None:
-                    row += ["", ""]
-                    continue
-                failed = [r["metrics"]["error"] for r in cell.records if "error" in r["metrics"]]
-                if failed:
-                    errors.setdefault(det, failed[0])
-                    row += ["error (below)", ""]
-                    continue
-                row += [f"{cell.auc('before', min_aes, compact)} -> {cell.auc('after', min_aes, compact)}",
-                        f"{cell.tpr('before', min_aes)} -> {cell.tpr('after', min_aes)}"]
-                warned += [f"{det} / {attack}: {w}" for w in cell.warnings]
-            rows.append(row)
-        acc, counts = ["Adv. Acc"], [f"n AEs scored ({'per' if len(seeds) == 1 else 'fewest per'} seed)"]
-        for attack in attacks:
-            column = [by[(attack, d)] for d in detectors if (attack, d) in by]
-            after = sorted({pct(c.metric("adv_acc_after").value) for c in column if not c.not_adaptive},
-                           key=lambda t: -1.0 if t == "n/a" else float(t))
-            n_after = sorted({c.n_aes("after") for c in column if not c.not_adaptive})
-            acc += [f"{pct(column[0].metric('adv_acc_before').value)} -> {_span(after)}", ""]
-            counts += [f"{column[0].n_aes('before')} -> {_span(n_after)}", ""]
-        rows += [acc, counts]
-        interval = ("95% paired bootstrap over AdvTest images" if len(seeds) == 1 else
-                    f"95% t-interval over the {len(seeds)} seeds, never narrower than each seed's bootstrap")
-        note = (f"AUC and TPR@90 in %; AUC intervals: {interval}. An AUC resting on fewer than {min_aes} successful "
-                f"AEs (per seed) is shown as n<{min_aes}, with its TPR@90, and enters no ranking. Detector-aware "
-                "attacks (joint, selective, orthogonal) craft one AE set per detector (Adv. Acc and n: their range "
-                "over detectors); "
-                f"'{NOT_ADAPTIVE}': the detector has no torch_score, so they could not run against it. worst-case: per "
-                "image, the successful AE the detector scores lowest over every attack evaluated against it."
-                + "".join(f" Error of {det}: {text}" for det, text in errors.items())
-                + "".join(f" (!) {text}" for text in warned))
-        out.append(Table(f"{dataset} / {model} / {seeds_text}{where} (fit attack -> evaluated attack: "
-                         + ", ".join(f"{fit_of[a]} -> {a}" for a in attacks) + ")", headers, rows, note, "main",
-                         (dataset, model), [*detectors, None, None], [None, *[a for a in attacks for _ in "12"]]))
-
-        worst, unranked = [], []
-        for det in detectors:
-            candidates = [(a, by[(a, det)].metric("auc_after")) for a in attacks if (a, det) in by
-                          and by[(a, det)].n_aes("after") >= min_aes
-                          and by[(a, det)].metric("auc_after").value is not None]
-            label = det + (f" ({NOT_ADAPTIVE})" if any(c.not_adaptive for (_, d), c in by.items() if d == det) else "")
-            if candidates:
-                attack, estimate = min(candidates, key=lambda c: c[1].bounds()[0])
-                worst.append((det, label, estimate, [attack]))
-            else:
-                unranked.append(label)
-        note = ("Worst case: the lowest AUC after any evaluated attack with enough AEs, the per-image worst case "
-                "included, with that cell's interval. 'not separated from' names entries whose intervals overlap: "
-                "their order is not established.")
-        if unranked:
-            note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
-        out.append(_ranked(worst, ["rank", "detector", "worst AUC", "by attack"],
-                           f"{dataset} / {model}{where}: detectors by worst-case AUC after the adaptive attacks", note,
-                           "detectors", (dataset, model)))
-
-        drops = []
-        for attack in (a for a in attacks if not a.startswith("worst-case")):
-            estimates = [by[(attack, d)].metric("auc_drop") for d in detectors if (attack, d) in by
-                         and by[(attack, d)].n_aes("after") >= min_aes]
-            estimates = [e for e in estimates if e.value is not None]
-            if estimates:
-                bounds = [e for e in estimates if e.low is not None]
-                mean = Estimate(float(np.mean([e.value for e in estimates])),
-                                float(np.mean([e.low for e in bounds])) if len(bounds) == len(estimates) else None,
-                                float(np.mean([e.high for e in bounds])) if len(bounds) == len(estimates) else None)
-                drops.append((attack, attack, mean, [len(estimates)]))
-        note = ("Mean over detectors of the paired AUC drop (before - after); interval: the mean of the detectors' "
-                "interval bounds (exact if their errors were perfectly correlated, wider otherwise). Cells under "
-                f"the {min_aes}-AE rule are left out.")
-        out.append(_ranked(drops, ["rank", "attack", "mean AUC drop", "detectors"],
-                           f"{dataset} / {model}{where}: attacks by mean AUC drop over detectors", note, "attacks",
-                           (dataset, model)))
+        pairs = ", ".join(f"{fit} -> {labels[fit, attack]}" for fit, attack in columns)
+        args = (cells, columns, labels, detectors, seeds, min_aes, compact)
+        out.append(main_table(*args, f"{dataset} / {model} / {seeds_text}{where} (fit attack -> evaluated attack: "
+                                     f"{pairs})", (dataset, model)))
+        out.append(operating_table(*args, f"{dataset} / {model} / {seeds_text}{where}: at 5% and 1% false alarms",
+                                   (dataset, model)))
+        out.append(detector_ranking(cells, labels, detectors, min_aes, f"{dataset} / {model}{where}: detectors by "
+                                    "worst-case evasion at 5% FPR (lowest first)", (dataset, model)))
+        out.append(attack_ranking(cells, labels, detectors, min_aes, f"{dataset} / {model}{where}: attacks by mean "
+                                  "AUC drop over detectors", (dataset, model)))
     return out
 
 
-def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) -> str:
-    """All tables as text (``simple``, compact intervals) or Markdown (``github``, full intervals)."""
+def format_tables(found: list[Table], fmt: str = "simple") -> str:
+    """``found`` as text (``simple``) or Markdown (``github``), each with its caption and note."""
     parts = []
-    for table in tables(records, min_aes=min_aes, compact=fmt == "simple"):
+    for table in found:
         heading = f"### {table.caption}" if fmt == "github" else table.caption
         note = f"\n{table.note}\n" if table.note else ""
         parts.append(f"{heading}\n\n{tabulate(table.rows, headers=table.headers, tablefmt=fmt)}\n{note}")
     return "\n".join(parts)
+
+
+def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) -> str:
+    """All tables as text (``simple``, compact intervals) or Markdown (``github``, full intervals)."""
+    return format_tables(tables(records, min_aes=min_aes, compact=fmt == "simple"), fmt)

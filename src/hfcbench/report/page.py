@@ -12,13 +12,15 @@ content-security policy forbids any fetch: the page opens offline, as a file or 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
 from ..cache import atomic_write_bytes
 from ..results import NOT_ADAPTIVE, settings
 from .cells import MIN_AES
-from .leaderboard import Table, tables
+from .leaderboard import tables
+from .table import Table
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
@@ -118,12 +120,13 @@ def _chart(table: Table) -> str:
     parts += [f'<text x="{left + scale * t:.1f}" y="{axis + 12}" text-anchor="middle">{t:g}</text>'
               for t in (0, 0.25, 0.5, 0.75, 1)]
     parts.append("</svg>")
-    return f"<figure>{''.join(parts)}<figcaption>worst-case AUC after attack, 95% interval</figcaption></figure>"
+    caption = "worst-case evasion at 5% FPR (lower = more robust), 95% interval"
+    return f"<figure>{''.join(parts)}<figcaption>{caption}</figcaption></figure>"
 
 
-def _auc_cell(metrics: dict, tag: str) -> str:
-    """An AUC with its interval, sorted by the value; the error (or n/a) where there is none."""
-    value, low, high = (metrics.get(f"auc_{tag}{s}") for s in ("", "_ci_low", "_ci_high"))
+def _metric_cell(metrics: dict, name: str) -> str:
+    """A rate in % with its interval, sorted by the value; the error (or n/a) where there is none."""
+    value, low, high = (metrics.get(f"{name}{s}") for s in ("", "_ci_low", "_ci_high"))
     if value is None:
         return f'<td data-sort="">{_e(metrics.get("error") or "n/a")}</td>'
     interval = "" if low is None or high is None else f" [{100 * low:.1f}, {100 * high:.1f}]"
@@ -132,7 +135,8 @@ def _auc_cell(metrics: dict, tag: str) -> str:
 
 def _records(records: list[dict]) -> str:
     headers = ["dataset", "model", "seed", "fit attack", "attack", "detector", "AUC before", "AUC after",
-               "n AEs before", "n AEs after", "status", "settings", "device", "versions"]
+               "n AEs before", "n AEs after", "evasion@5%FPR after", "TPR@5%FPR after", "FPR realised at 5%",
+               "status", "settings", "device", "versions"]
     rows = []
     for r in records:
         m = r["metrics"]
@@ -142,9 +146,10 @@ def _records(records: list[dict]) -> str:
         rows.append(f'<tr data-dataset="{_e(r["dataset"])}" data-detector="{_e(r["detector"])}" '
                     f'data-attack="{_e(r["attack"])}"><td>{_e(r["dataset"])}</td><td>{_e(r["model"])}</td>'
                     f'<td data-sort="{r["seed"]}">{r["seed"]}</td><td>{_e(r["fit_attack"])}</td><td>{_e(r["attack"])}'
-                    f'</td><td>{_e(r["detector"])}</td>{_auc_cell(m, "before")}{_auc_cell(m, "after")}'
+                    f'</td><td>{_e(r["detector"])}</td>{_metric_cell(m, "auc_before")}{_metric_cell(m, "auc_after")}'
                     f'<td data-sort="{m.get("n_adv_before") or 0}">{_e(m.get("n_adv_before"))}</td>'
                     f'<td data-sort="{m.get("n_adv_after") or 0}">{_e(m.get("n_adv_after"))}</td>'
+                    + "".join(_metric_cell(m, name) for name in ("evasion5", "tpr_fpr5_after", "fpr5_realised")) +
                     f'<td>{_e(status)}</td><td>{_e(setting)}</td><td>{_e(r.get("device"))}</td><td>{_e(versions)}</td>'
                     "</tr>")
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
@@ -157,10 +162,11 @@ def _select(name: str, values: list[str]) -> str:
     return f'<label>{name} <select id="f-{name}"><option value="">all</option>{options}</select></label>'
 
 
-def page(records: list[dict], *, min_aes: int = MIN_AES) -> str:
-    """The HTML page of ``records`` (see the module docstring)."""
+def page(records: list[dict], *, min_aes: int = MIN_AES, extra: Sequence[Table] = ()) -> str:
+    """The HTML page of ``records`` (see the module docstring), with ``extra`` tables (benign shift)
+    in their (dataset, model) sections."""
     groups: dict[tuple[str, str], list[Table]] = {}
-    for table in tables(records, min_aes=min_aes):
+    for table in [*tables(records, min_aes=min_aes), *extra]:
         groups.setdefault(table.group, []).append(table)
     sections = []
     for (dataset, model), found in groups.items():
@@ -178,7 +184,7 @@ def page(records: list[dict], *, min_aes: int = MIN_AES) -> str:
             f"<script>{SCRIPT}</script></body></html>")
 
 
-def write_page(records: list[dict], path: Path, *, min_aes: int = MIN_AES) -> Path:
+def write_page(records: list[dict], path: Path, *, min_aes: int = MIN_AES, extra: Sequence[Table] = ()) -> Path:
     """Write :func:`page` to ``path`` atomically."""
-    text = page(records, min_aes=min_aes)
+    text = page(records, min_aes=min_aes, extra=extra)
     return atomic_write_bytes(Path(path), lambda handle: handle.write(text.encode()))

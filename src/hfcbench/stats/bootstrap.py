@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .intervals import percentile_interval
 from .metrics import auc
+from .operating_points import evaded, lowest_per_image, weighted_flagged, weighted_partial_auc
 
 N_BOOT = 2000
 
@@ -123,32 +124,68 @@ def ratio_of_means_interval(numerator: np.ndarray, denominator: np.ndarray | Non
 
 
 def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
-                     after_source: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+                     after_source: np.ndarray, *, thresholds: dict[str, float] | None = None, n_boot: int = N_BOOT,
+                     seed: int = 0) -> dict:
     """Intervals of one cell, as numbers for a record's ``metrics``.
 
     Args:
         clean: (n,) scores of the clean AdvTest images, in pool order.
         before, after: scores of the successful AEs of the base and the adaptive attack.
         before_source, after_source: the position (0..n-1) of each AE's source image.
+        thresholds: ``{"fpr1": t, "fpr5": t}``, the detector's thresholds set on its calibration
+            set (:mod:`.operating_points`); fixed, so the intervals are conditional on it.
     Returns:
         ``{metric}_ci_low``, ``{metric}_ci_high`` and ``{metric}_se`` (the replicates' standard
-        deviation) for ``auc_before``, ``auc_after``, ``tpr90_before``, ``tpr90_after`` and
-        ``auc_drop`` (before - after, paired), plus ``n_boot``; None where a side has no AE.
+        deviation) for ``auc_before``, ``auc_after``, ``tpr90_before``, ``tpr90_after``,
+        ``pauc5_before``, ``pauc5_after`` and ``auc_drop`` (before - after, paired), and with
+        ``thresholds`` for ``tpr_{fpr}_{before|after}``, ``{fpr}_realised``, ``evasion5_before`` and
+        ``evasion5``; plus ``n_boot``. None where a side has no AE (an evasion is 0 then).
     """
     clean = np.asarray(clean, dtype=np.float64)
     counts = source_counts(len(clean), n_boot, seed)
+    thresholds = thresholds or {}
     out: dict = {"n_boot": n_boot}
     aucs = {}
     for tag, scores, source in (("before", before, before_source), ("after", after, after_source)):
         scores, source = np.asarray(scores, dtype=np.float64), np.asarray(source, dtype=np.int64)
+        replicates: dict[str, np.ndarray] = {}
         if len(scores):
             w_adv = counts[:, source]
             aucs[tag] = weighted_auc(clean, scores, counts, w_adv)
-            tprs = weighted_tpr_at_tnr(clean, scores, counts, w_adv)
+            replicates["tpr90"] = weighted_tpr_at_tnr(clean, scores, counts, w_adv)
+            replicates["pauc5"] = weighted_partial_auc(clean, scores, counts, w_adv, 0.05)
+            for name, threshold in thresholds.items():
+                replicates[f"tpr_{name}"] = weighted_flagged(scores, w_adv, threshold)
         else:
-            aucs[tag] = tprs = np.full(n_boot, np.nan)
-        out.update(_interval_fields(f"auc_{tag}", aucs[tag]))
-        out.update(_interval_fields(f"tpr90_{tag}", tprs))
+            aucs[tag] = np.full(n_boot, np.nan)
+            for name in ("tpr90", "pauc5", *(f"tpr_{name}" for name in thresholds)):
+                replicates[name] = aucs[tag]
+        for name, values in (("auc", aucs[tag]), *replicates.items()):
+            out.update(_interval_fields(f"{name}_{tag}", values))
+        if "fpr5" in thresholds:
+            hidden = evaded(lowest_per_image(scores, source, len(clean)), thresholds["fpr5"])
+            out.update(_interval_fields("evasion5" if tag == "after" else "evasion5_before",
+                                        counts @ hidden / counts.sum(1)))
+    for name, threshold in thresholds.items():
+        out.update(_interval_fields(f"{name}_realised", weighted_flagged(clean, counts, threshold)))
     out.update(_interval_fields("auc_drop", aucs["before"] - aucs["after"]))
     return out
 
+
+def paired_difference(x: np.ndarray, y: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """``mean(x) - mean(y)`` of two per-image values (n,) on the same images (e.g. whether each
+    image evaded detector A and detector B), with the percentile interval of the bootstrap that
+    resamples the images, each keeping its two values: the replicates of
+    :func:`paired_bootstrap` with the same ``n_boot`` and ``seed``, so a leaderboard's verdict
+    reads the very resamples its cells' intervals came from.
+
+    Returns:
+        ``{"value", "value_ci_low", "value_ci_high", "value_se"}``.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise InvalidParameterError(f"a paired difference needs two (n,) arrays on the same images, got {x.shape} "
+                                    f"and {y.shape}")
+    counts = source_counts(len(x), n_boot, seed)
+    return {"value": float(x.mean() - y.mean()),
+            **_interval_fields("value", counts @ (x - y) / counts.sum(1))}
