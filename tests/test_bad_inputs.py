@@ -88,6 +88,9 @@ def test_config_files_that_are_not_text_or_not_toml(tmp_path, capsys):
     (["--attacks", "bim+hfc+hfc"], "attack 'bim+hfc+hfc' names 'hfc' twice"),
     (["--detectors", ""], "--detectors (detectors in a config file) must be"),
     (["--attacks", "hfx"], "Did you mean 'hfc'"),
+    (["--attacks", "auto", "--auto-version", "rand"], "--auto-version (auto_version in a config file) must be "
+                                                      "standard or plus"),
+    (["--benign-shift", "fog"], "--benign-shift must be auto or a comma list of corruption families: pixelate"),
 ])
 def test_empty_or_repeated_selections_are_refused(tmp_path, capsys, flags, culprit):
     fails(capsys, ["run", *SMOKE, *flags, "--out", str(tmp_path / "out")], 2, culprit)

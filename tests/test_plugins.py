@@ -76,7 +76,9 @@ def test_an_installed_plugin_detector_is_attacked_as_itself(installed, tmp_path,
 
 
 def test_plugin_option_detectors_are_attacked_or_marked(tmp_path, data_dir, monkeypatch, capsys):
-    """--plugin: the example (with torch_score) is attacked; one without torch_score is marked."""
+    """--plugin: the example (with torch_score) is attacked as itself; one without torch_score
+    through a surrogate (its real score, a gradient estimated from queries); one whose score is
+    constant, which no surrogate can follow, is marked with the reason."""
     from hfcbench.cli import main
 
     (tmp_path / "nograd_detector.py").write_text(
@@ -91,18 +93,26 @@ def test_plugin_option_detectors_are_attacked_or_marked(tmp_path, data_dir, monk
         "    def characteristics(self, feats):\n"
         "        return {'norm': np.abs(np.linalg.norm(feats.array('penultimate'), axis=1) - self.norm_)}\n"
         "    def _score(self, feats):\n"
-        "        return self.characteristics(feats)['norm']\n")
+        "        return self.characteristics(feats)['norm']\n\n"
+        "class Constant(NoGradient):\n"
+        "    name = 'constant'\n"
+        "    def _score(self, feats):\n"
+        "        return np.zeros(len(feats))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(EXAMPLE))
     out = tmp_path / "out"
-    assert main([*DETECTOR_AWARE_RUN, "--detectors", "centroid,nograd", "--plugin",
+    assert main([*DETECTOR_AWARE_RUN, "--detectors", "centroid,nograd,constant", "--plugin",
                  "hfcbench_example_detector:CentroidDistance", "--plugin", "nograd_detector:NoGradient",
-                 "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--data-dir", str(data_dir)]) == 0
+                 "--plugin", "nograd_detector:Constant", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 "--data-dir", str(data_dir)]) == 0
     records = _records(out / "results.jsonl")
     for attack in ("joint", "selective", "orthogonal"):
-        assert records[(attack, "centroid")]["metrics"]["auc_after"] is not None
-        marked = records[(attack, "nograd")]
+        assert records[(attack, "centroid")]["target"] == {"adaptive": "exact"}
+        attacked = records[(attack, "nograd")]
+        assert "status" not in attacked and attacked["metrics"]["auc_after"] is not None
+        assert attacked["target"]["adaptive"] == "surrogate" and attacked["target"]["directions"] == 16
+        marked = records[(attack, "constant")]
         assert marked["status"] == "not adaptively attacked" and marked["metrics"]["auc_after"] is None
-        assert marked["metrics"]["auc_before"] is not None  # the base attack is still scored
+        assert "one constant score" in marked["reason"] and marked["metrics"]["auc_before"] is not None
     text = capsys.readouterr().out
-    assert "-> not adaptively attacked" in text and "nograd (not adaptively attacked)" in text
+    assert "-> not adaptively attacked" in text and "constant (not adaptively attacked)" in text

@@ -185,9 +185,8 @@ def _add_model_options(p: argparse.ArgumentParser, *, default_dataset: str | Non
 def _cmd_run(args) -> int:
 
     from .protocol.runner import Runner
-    from .report.benign_shift import benign_tables
     from .report.files import write_tables
-    from .report.leaderboard import format_tables, render
+    from .report.leaderboard import render
 
     for plugin in args.plugin:
         register_plugin(plugin)
@@ -210,10 +209,8 @@ def _cmd_run(args) -> int:
             folder = out / "plots" if len(configs) == 1 else out / "plots" / f"seed{seeded.seed}"
             written = write_run_plots(runner, folder)
             print(f"plots: {len(written)} PNG files in {folder}")
-    print(render(records, min_aes=config.min_aes))
-    if benign:
-        print(format_tables(benign_tables(benign, compact=True)))
-    tables = write_tables(records, out, min_aes=config.min_aes, benign=benign)
+    print(render(records + benign, min_aes=config.min_aes))
+    tables = write_tables(records + benign, out, min_aes=config.min_aes)
     print(f"results: {out / 'results.jsonl'} ({len(records)} records); tables: {', '.join(map(str, tables))}")
     failed = sorted({r["detector"] for r in records if "error" in r["metrics"]})
     if failed:
@@ -341,6 +338,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                                 "--seed); tables aggregate the seeds")
     p.add_argument("--min-aes", dest="min_aes", type=int,
                    help="an AUC resting on fewer successful AEs is not shown or ranked (default 20)")
+    p.add_argument("--auto-version", dest="auto_version",
+                   help="--attacks auto: standard (1 restart per arm) or plus (5 restarts, cross-entropy arms too)")
     p.add_argument("--no-noisy", dest="noisy", action="store_false", default=None,
                    help="fit detectors without noisy copies of the clean inputs as extra negatives")
     p.add_argument("--batch-size", dest="batch_size", type=int)

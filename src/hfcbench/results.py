@@ -30,11 +30,14 @@ from pathlib import Path
 from .errors import HfcbenchError
 from .paths import disk_full, out_of_space
 
+# the version of what a record holds: a run resumes only records of this version (version 2 added
+# the operating-point metrics, per-image evasion and worst cases that count the fit attack)
+RECORD_FORMAT = 2
 # the status of a detector-aware attack's cell for a detector without torch_score
 NOT_ADAPTIVE = "not adaptively attacked"
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
 SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy",
-                  "checkpoint_sha256", "layers", "image_size", "window")
+                  "checkpoint_sha256", "layers", "image_size", "window", "auto_version")
 
 
 def settings(record: dict) -> tuple:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = {"pgd-start": 1, "target": 2, "guide": 3, "noisy": 4}
+STREAMS = {"pgd-start": 1, "target": 2, "guide": 3, "noisy": 4, "apgd-start": 5}
 
 
 def input_seed(seed: int, index: int, stream: str) -> int:

@@ -115,3 +115,29 @@ def test_random_targets_follow_the_input_index_not_the_batch():
                        for i in range(0, 40, 7)])
     assert torch.equal(whole, parts) and (whole != y).all()
     assert len(set(whole.tolist())) > 1 and not torch.equal(whole, choose_targets(y, 5, seed=3))
+
+
+def test_closest_guides_are_images_the_classifier_puts_in_the_target_class(setting, monkeypatch):
+    """Every guide ``closest`` picks is a reference image whose target logit leads by the margin,
+    and among those the nearest in penultimate features (worked here by brute force)."""
+    from hfcbench.attacks.adaptive.guide import MARGIN
+
+    model, extractor, context, x, y = setting
+    attack = build_attack("closest", model, context=context, eps=8 / 256, alpha=1 / 256, steps=8)
+    term, target = attack.terms[0], 1 - y
+    term.prepare(attack, x, target, torch.arange(len(x)))
+    logits, reference = context.reference.logits.double(), context.reference
+    clean = extractor(x).penultimate.detach().double()
+    for i, cls in enumerate(target.tolist()):
+        others = torch.cat([logits[:, :cls], logits[:, cls + 1:]], 1).max(1).values
+        allowed = (logits[:, cls] - others > MARGIN).nonzero().flatten()
+        nearest = allowed[torch.cdist(clean[i:i + 1], reference.penultimate[allowed].double())[0].argmin()]
+        for name in reference.layer_names:
+            torch.testing.assert_close(term.guides[name][i], reference.layers[name][nearest])
+    chosen = attack(x, y, target).success_rate
+    # the earlier rule (the nearest image *labelled* as the target) fools the classifier less often
+    from hfcbench.attacks.adaptive import guide
+
+    monkeypatch.setattr(guide, "guide_rows", lambda context, cls, margin=MARGIN: context.rows_of(cls))
+    labelled = build_attack("closest", model, context=context, eps=8 / 256, alpha=1 / 256, steps=8)(x, y, target)
+    assert chosen > labelled.success_rate, (chosen, labelled.success_rate)

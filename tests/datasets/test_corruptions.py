@@ -252,7 +252,7 @@ def test_same_seed_same_result_and_images_independent_of_their_batch():
         first = corrupt(images, family, 3, seed=7)
         assert torch.equal(first, corrupt(images, family, 3, seed=7))
         assert not torch.equal(first, corrupt(images, family, 3, seed=8))
-        assert torch.equal(first[1:], corrupt(images[1:], family, 3, seed=7, first_index=1))
+        assert torch.equal(first[1:], corrupt(images[1:], family, 3, seed=7, index=range(1, len(images))))
         other = images.clone()
         other[0] = 0.5
         assert torch.equal(first[1:], corrupt(other, family, 3, seed=7)[1:])

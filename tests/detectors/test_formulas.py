@@ -95,6 +95,46 @@ def test_bu_formula_and_limits():
     np.testing.assert_allclose(bu.score(feats.subset(np.arange(5, 9))), bu.score(feats)[5:9], rtol=1e-12)
 
 
+def test_bu_keeps_its_precision_on_confident_inputs():
+    """Logit margins of 11 to 20 spread over 40 features, so every dropout pass stays confident
+    (float32 features, as an attack sees them): the variance against a float64 reference worked
+    with numpy, two-pass, from the same masks. The one-pass float32 form E[p^2] - E[p]^2 is shown
+    to miss it, so the test can fail."""
+    rng = np.random.default_rng(5)
+    margins = np.linspace(11, 20, 24)
+    z = margins[:, None] / 40 * (1 + rng.normal(scale=0.05, size=(24, 40)))
+    weight = torch.zeros((2, 40), dtype=torch.float64)
+    weight[0] = 1.0
+    feats32 = features({"penultimate": z}, weight=weight, bias=torch.zeros(2, dtype=torch.float64)).to(torch.float32)
+    bu = BU(n_passes=50, drop_rate=0.3, seed=3).fit(feats32, feats32)
+    got = bu.torch_score(feats32).detach().double().numpy()
+    generator = torch.Generator().manual_seed(3)
+    bank = (torch.rand((50, 40), generator=generator, dtype=torch.float64) < 0.7).double().numpy() / 0.7
+    logits = np.einsum("nd,td,kd->tnk", feats32.penultimate.double().numpy(), bank, weight.numpy())
+    probs = np.exp(logits - logits.max(2, keepdims=True))
+    probs /= probs.sum(2, keepdims=True)
+    expected = ((probs - probs.mean(0)) ** 2).sum(2).mean(0)
+    assert (expected > 0).all() and expected.max() < 1e-8  # confident: a tiny variance
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    p32 = torch.from_numpy(probs).float()
+    one_pass = (p32.square().sum(2).mean(0) - p32.mean(0).square().sum(1)).double().numpy()
+    assert np.max(np.abs(one_pass - expected) / expected) > 1.0  # the cancellation the two passes avoid
+
+
+def test_bu_resample_draws_fresh_masks_at_every_call_and_is_declared_stochastic():
+    rng = np.random.default_rng(6)
+    feats = features({"penultimate": rng.normal(size=(10, 6))}, weight=torch.from_numpy(rng.normal(size=(3, 6))),
+                     bias=torch.zeros(3, dtype=torch.float64))
+    bank = BU(seed=1).fit(feats, feats)
+    fresh = BU(seed=1, resample=True).fit(feats, feats)
+    assert not bank.stochastic and fresh.stochastic
+    np.testing.assert_array_equal(bank.score(feats), bank.score(feats))
+    first, second = fresh.score(feats), fresh.score(feats)
+    assert not np.allclose(first, second)
+    again = BU(seed=1, resample=True).fit(feats, feats)  # the sequence of banks is seeded: reproducible
+    np.testing.assert_array_equal(again.score(feats), first)
+
+
 def test_maha_matches_numpy_inverse_on_the_reference_set():
     rng = np.random.default_rng(3)
     f = rng.normal(size=(120, 6)) @ rng.normal(size=(6, 6))

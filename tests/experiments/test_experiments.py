@@ -36,13 +36,15 @@ def _table(markdown: str, caption_start: str) -> tuple[list[str], list[list[str]
 
 
 def _check_auc_cell(cell: str) -> None:
-    """``n/a``, ``n<20 (n=3)`` (the min-AE rule) or ``77.7 [61.2, 91.0]``: a percentage inside its interval."""
+    """``n/a``, ``n<20 (n=3)`` (the min-AE rule) or ``77.7 [61.2, 91.0]``: a percentage inside its
+    interval, marked `` inv`` exactly when the whole interval lies below 50."""
     if cell == "n/a" or re.fullmatch(r"n<\d+ \(n=\d+\)", cell):
         return
-    match = re.fullmatch(r"(\d+\.\d) \[(\d+\.\d), (\d+\.\d)\]", cell)
+    match = re.fullmatch(r"(\d+\.\d) \[(\d+\.\d), (\d+\.\d)\]( inv)?", cell)
     assert match, cell
-    value, low, high = map(float, match.groups())
+    value, low, high = map(float, match.groups()[:3])
     assert 0 <= low <= value <= high <= 100, cell
+    assert (match.group(4) is not None) == (high < 50) or high == 50.0, cell  # (rounding at the edge)
 
 
 def test_every_experiment_writes_markdown_records_and_figures(smoke_all):
@@ -198,7 +200,7 @@ def test_report_fills_includes_and_relinks_figures(tmp_path, capsys):
 def test_adaptive_compares_the_worst_case_over_paper_and_all_attacks(smoke_all):
     header, rows = _table((smoke_all / "adaptive.md").read_text(), "hfcbench")
     assert header == ["detector", "BIM (before)", "worst, paper attacks", "by", "worst, all attacks", "by",
-                      "joint AUC", "selective AUC", "orthogonal AUC"]
+                      "joint AUC", "selective AUC", "orthogonal AUC", "auto AUC"]
     assert {r[0] for r in rows} >= {"kd", "maha", "lid", "svm", "dnn", "bu", "hfc"}
     for row in rows:
         for cell in (row[1], row[2], row[4], *row[6:]):

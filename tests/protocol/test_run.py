@@ -86,6 +86,24 @@ def test_rerun_recomputes_nothing_and_gives_the_same_numbers(smoke_run):
     assert metrics_by_key(root / "out" / "results.jsonl") == before
 
 
+def test_records_of_an_older_format_are_made_again_not_resumed(smoke_run, tmp_path, data_dir):
+    """A results file written by a version before the operating points (no ``format``): the run
+    computes its cells again instead of keeping records that lack the new metrics."""
+    import json
+
+    root, _ = smoke_run
+    old = tmp_path / "results.jsonl"
+    lines = [json.loads(line) for line in (root / "out" / "results.jsonl").read_text().splitlines()]
+    for r in lines:
+        r.pop("format")
+        r["metrics"].pop("evasion5")
+    old.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    args = ["run", *SMALL, "--out", str(tmp_path), "--cache-dir", str(root / "cache"), "--data-dir", str(data_dir)]
+    assert main(args) == 0
+    records = read_records([old])  # the later record of a key replaces the earlier one
+    assert len(records) == len(lines) and all(r["format"] == 2 and "evasion5" in r["metrics"] for r in records)
+
+
 def test_killed_run_resumes_to_identical_results(smoke_run, tmp_path, data_dir):
     root, _ = smoke_run
     out, cache = tmp_path / "out", tmp_path / "cache"
@@ -314,6 +332,11 @@ def test_worst_case_records_are_the_per_image_minimum_over_attacks(smoke_run, sm
         assert record["metrics"]["n_adv_after"] == len(worst)
         assert record["metrics"]["auc_after"] == pytest.approx(auc(clean, np.array(list(worst.values()))))
         assert sum(record["worst_by"].values()) == len(worst)
+        # the thresholds come from the detector's AdvTrain clean scores, never from AdvTest's
+        fitted = smoke_runner.fitted_detector(detector, "bim")
+        np.testing.assert_array_equal(smoke_runner.calibration_scores(detector, "bim"),
+                                      fitted.score(smoke_runner.clean_features("advtrain")))
+        assert len(smoke_runner.calibration_scores(detector, "bim")) == record["metrics"]["n_calibration"]
         calibration = np.sort(smoke_runner.calibration_scores(detector, "bim"))[::-1]
         threshold = calibration[int(np.floor(0.05 * len(calibration) + 1e-9))]
         hidden = sum(score <= threshold for score in worst.values())

@@ -181,3 +181,19 @@ def test_seeds_option_runs_the_protocol_per_seed_and_aggregates(tmp_path, data_d
         by_seed[0][0]["metrics"] != by_seed[1][0]["metrics"]  # another classifier and split: other numbers
     markdown = (out / "leaderboard.md").read_text()
     assert "/ seeds 0, 1 (" in markdown and "t-interval over the 2 seeds" in markdown
+
+
+def test_benign_shift_records_get_their_own_table_and_stay_out_of_the_leaderboard():
+    from hfcbench.report.leaderboard import render
+
+    shifted = record("pneumoniamnist", "maha", "benign:gaussian_noise@3", None)
+    shifted["metrics"] = {"fpr5_shift": 0.25, "fpr5_shift_ci_low": 0.1, "fpr5_shift_ci_high": 0.45, "n_shifted": 20,
+                          "n_flagged": 5, "kept": 0.8, "fpr5_realised": 0.05, "threshold_fpr5": 1.0}
+    shifted["benign_shift"] = {"family": "gaussian_noise", "severity": 3, "parameter": 0.06,
+                               "parameters_of": "pneumoniamnist"}
+    cells = [record("pneumoniamnist", "maha", "bim+hfc", 0.3)]
+    found = tables([*cells, shifted])
+    assert all("benign:" not in " ".join(t.headers) for t in found)
+    assert [t.kind for t in found] == [t.kind for t in tables(cells)]
+    text = render([*cells, shifted], "github")
+    assert "false alarms on benign shift" in text and "| gaussian_noise @ 3 " in text and "25.0 [10.0, 45.0]" in text

@@ -7,9 +7,9 @@ with their true labels (the harness passes them; without them, the clean fit fea
 detector whose ``_fit(clean, adv, noisy)`` leaves ``reference`` out works too and never sees it.
 
 ``torch_score`` is optional: the same score in torch, differentiable in the features, so that
-``hfcbench run --attacks joint,selective,orthogonal`` can attack this detector *as itself*
-(without it, those cells read "not adaptively attacked"). ``check_detector`` checks that it
-equals ``score`` and has finite gradients. Here ``score`` is computed through it.
+``hfcbench run --attacks joint,selective,orthogonal,auto`` can attack this detector *as itself*
+(without it, they attack a surrogate: its real score with a gradient estimated from queries).
+``check_detector`` checks that it equals ``score`` and has finite gradients. Here ``score`` is computed through it.
 """
 
 import numpy as np

@@ -4,7 +4,8 @@ Base attacks are :class:`Attack` subclasses (``fgsm``, ``bim``, ``pgd``, ``mim``
 ``cw``). Adaptive attacks are loss terms with ``from_context`` (``hfc``, ``random``,
 ``closest``, ``kde``, ``lid``, and the detector-aware ``joint``, ``selective``, ``orthogonal``):
 alone they run on BIM (the paper's setting, Table II), and ``base+term`` adds the term to any
-base attack, e.g. ``mim+hfc``.
+base attack, e.g. ``mim+hfc``. ``apgd`` and ``apgd-ce`` are APGD's step rule (Croce & Hein 2020);
+``auto`` is the parameter-free ensemble of APGD arms against the detector under evaluation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ ATTACKS: Registry = Registry("attacks", {
     "mim": "hfcbench.attacks.mim:MIM",
     "tim": "hfcbench.attacks.tim:TIM",
     "cw": "hfcbench.attacks.cw:CW",
+    "apgd": "hfcbench.attacks.apgd:APGD",
+    "apgd-ce": "hfcbench.attacks.apgd:APGDCE",
     "hfc": "hfcbench.attacks.adaptive.hfc:HFCTerm",
     "random": "hfcbench.attacks.adaptive.guide:RandomGuide",
     "closest": "hfcbench.attacks.adaptive.guide:ClosestGuide",
@@ -28,9 +31,10 @@ ATTACKS: Registry = Registry("attacks", {
     "joint": "hfcbench.attacks.adaptive.detector:Joint",
     "selective": "hfcbench.attacks.adaptive.detector:Selective",
     "orthogonal": "hfcbench.attacks.adaptive.detector:Orthogonal",
+    "auto": "hfcbench.attacks.auto:AutoDetectorAttack",
 })
 # attacks that adapt to the detector under evaluation: one AE set per (detector, attack)
-DETECTOR_AWARE = ("joint", "selective", "orthogonal")
+DETECTOR_AWARE = ("joint", "selective", "orthogonal", "auto")
 
 BASE_ATTACKS = ("fgsm", "bim", "pgd", "mim", "tim", "cw")
 
@@ -44,12 +48,12 @@ def is_detector_aware(spec: str) -> bool:
     """Whether attack ``spec`` (e.g. ``"pgd+orthogonal"``) attacks the detector under evaluation."""
     from .adaptive.detector import DetectorTerm
 
-    return any(isinstance(obj, type) and issubclass(obj, DetectorTerm)
-               for obj in (ATTACKS.get(part.strip()) for part in spec.split("+")))
+    return spec.strip() == "auto" or any(isinstance(obj, type) and issubclass(obj, DetectorTerm)
+                                         for obj in (ATTACKS.get(part.strip()) for part in spec.split("+")))
 
 
 def build_attack(spec: str, model, *, context=None, term_params: dict | None = None,
-                 ready_terms: dict[str, LossTerm] | None = None, **params) -> Attack:
+                 ready_terms: dict[str, LossTerm] | None = None, **params):
     """An attack from ``spec``: ``"pgd"``, ``"hfc"`` (= BIM + HFC), ``"mim+hfc"``, ...
 
     ``params`` go to the base attack (eps, alpha, steps, seed, ...); ``term_params`` to the
@@ -59,6 +63,10 @@ def build_attack(spec: str, model, *, context=None, term_params: dict | None = N
     """
     ready_terms = ready_terms or {}
     names = [part.strip().lower() for part in spec.split("+")]
+    if names == ["auto"]:
+        from .auto import build_auto
+
+        return build_auto(model, context=context, ready_terms=ready_terms, term_params=term_params, **params)
     base_name = names[0] if is_base(names[0]) else "bim"
     add_ons = names[1:] if is_base(names[0]) else names
     terms = []

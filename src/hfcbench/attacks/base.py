@@ -83,6 +83,12 @@ class LossTerm:
         gradient and this term's."""
         raise NotImplementedError
 
+    def schedule(self, rest: torch.Tensor, term: torch.Tensor, logits: torch.Tensor,
+                 target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a rule) the (N,) value each input descends and its (N,) phase, for a step-size schedule
+        that compares iterates (:class:`Step`)."""
+        raise NotImplementedError
+
     def __call__(self, feats: Features, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -117,6 +123,26 @@ class CWMargin(LossTerm):
         target_logit = logits.gather(1, target[:, None]).squeeze(1)
         others = logits.masked_fill(F.one_hot(target, logits.shape[1]).bool(), float("-inf"))
         return torch.clamp(others.max(1).values - target_logit, min=-self.kappa)
+
+
+@dataclass
+class Step:
+    """One evaluation of the objective at the iterates: ``grad`` the input gradient the step
+    follows, ``value`` (N,) float64 the value each input descends, ``phase`` (N,) bool whether an
+    input is in a rule's second phase (selective and orthogonal: fooled, now descending the
+    detector's score), and ``success`` (N,) whether the classifier predicts the target. An iterate
+    in the second phase is better than any in the first; within a phase, the lower value is."""
+
+    grad: torch.Tensor
+    value: torch.Tensor
+    phase: torch.Tensor
+    success: torch.Tensor
+
+
+def better(value: torch.Tensor, phase: torch.Tensor, than_value: torch.Tensor,
+           than_phase: torch.Tensor) -> torch.Tensor:
+    """(N,) whether each iterate (value, phase) beats the other (:class:`Step`)."""
+    return (phase & ~than_phase) | ((phase == than_phase) & (value < than_value))
 
 
 @dataclass
@@ -219,33 +245,44 @@ class Attack:
         return _total([term(feats, target) for term in self.objective_terms()])
 
     def gradient(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The input gradient of the objective at ``x`` (see :meth:`evaluate`)."""
+        return self.evaluate(x, target).grad
+
+    def evaluate(self, x: torch.Tensor, target: torch.Tensor) -> Step:
         """The input gradient of the objective at ``x`` (no parameter gradients): of the sum of the
         terms, or, with a rule, of the loss it chooses per input or the combination of the rest of
-        the objective's and the rule's term's gradients. Every term then observes the iterate, and the
-        step is traced when ``trace`` is a list: the share of inputs at their target and each
-        term's mean value."""
+        the objective's and the rule's term's gradients; with the value each input descends and
+        its phase (:class:`Step`). Every term then observes the iterate, and the step is traced
+        when ``trace`` is a list: the share of inputs at their target, each term's mean value, and
+        the share of inputs whose gradient is zero or not finite."""
         x = x.detach().requires_grad_(True)
         feats = self.features(x)
         values = {term: term(feats, target) for term in self.objective_terms()}
+        logits = feats.logits.detach()
         if self._rule is None:
-            (grad,) = torch.autograd.grad(_total(list(values.values())).sum(), x)
+            total = _total(list(values.values()))
+            (grad,) = torch.autograd.grad(total.sum(), x)
+            value, phase = total.detach(), torch.zeros(len(x), dtype=torch.bool, device=x.device)
         else:
             rest = _total([v for term, v in values.items() if term is not self._rule])
-            logits = feats.logits.detach()
             if self._rule.rule == "choose":
                 (grad,) = torch.autograd.grad(self._rule.choose(rest, values[self._rule], logits, target).sum(), x)
             else:
                 (g_rest,) = torch.autograd.grad(rest.sum(), x, retain_graph=True)
                 (g_rule,) = torch.autograd.grad(values[self._rule].sum(), x)
                 grad = self._rule.combine(g_rest, g_rule, logits, target)
+            value, phase = self._rule.schedule(rest.detach(), values[self._rule].detach(), logits, target)
         detached = x.detach()
         for term in self.terms:
             term.observe(detached, feats, target)
         if self.trace is not None:
             with torch.no_grad():
-                self.trace.append({"success": float((feats.logits.argmax(1) == target).float().mean()),
-                                   **{term.name or type(term).__name__: float(v.mean()) for term, v in values.items()}})
-        return grad
+                flat = grad.flatten(1)
+                self.trace.append({"success": float((logits.argmax(1) == target).float().mean()),
+                                   **{term.name or type(term).__name__: float(v.mean()) for term, v in values.items()},
+                                   "zero_gradient": float((flat == 0).all(1).float().mean()),
+                                   "nonfinite_gradient": float((~torch.isfinite(flat)).any(1).float().mean())})
+        return Step(grad, value.double(), phase, logits.argmax(1) == target)
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Clip into the eps-ball around ``x``, then into [0, 1]."""

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,13 +309,13 @@ def params_for(family: str, dataset: str | None = None) -> tuple[Any, ...]:
 
 
 def corrupt(images: torch.Tensor, family: str, severity: int, *, seed: int = 0, dataset: str | None = None,
-            first_index: int = 0) -> torch.Tensor:
+            index: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
     """``images`` ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (C = 1 or 3, float, in [0, 1]) corrupted by ``family``
     at ``severity`` (1..5) with ``dataset``'s MedMNIST-C parameters (the defaults if ``dataset`` is None or has
     none for the family); same shape, dtype and device, clipped to [0, 1].
 
-    Deterministic: image ``i`` draws from a generator seeded by (``seed``, ``family``, ``first_index + i``);
-    pass ``first_index`` when corrupting a data set in chunks so that every image keeps its own draws.
+    Deterministic: image ``i`` draws from a generator seeded by (``seed``, ``family``, ``index[i]``), its
+    position in the data set (default ``0..N-1``): an image keeps its draws whatever else is corrupted with it.
     """
     (name,) = check_families([family])
     if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
@@ -332,10 +332,14 @@ def corrupt(images: torch.Tensor, family: str, severity: int, *, seed: int = 0, 
     array = images.detach().cpu().double().numpy().clip(0, 1)
     grey = array.shape[1] == 1
     out = np.empty_like(array)
-    for index, image in enumerate(array):
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), first_index + index])
+    positions = np.arange(len(array)) if index is None else np.asarray(index)
+    if positions.shape != (len(array),):
+        raise InvalidParameterError(f"corruption index must give one position per image ({len(array)}), got "
+                                    f"shape {positions.shape}")
+    for row, (image, position) in enumerate(zip(array, positions, strict=True)):
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), int(position)])
         result = spec.apply(np.repeat(image, 3, axis=0) if grey else image, param, rng)
-        out[index] = np.tensordot(LUMA, result, axes=1)[None] if grey else result
+        out[row] = np.tensordot(LUMA, result, axes=1)[None] if grey else result
     return torch.from_numpy(out.clip(0, 1)).to(dtype=images.dtype, device=images.device)
 
 

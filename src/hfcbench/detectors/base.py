@@ -18,6 +18,9 @@ their adversarial examples, optionally noisy copies) and scores features of new 
   attacked" in every table. Built-in detectors compute ``score`` through it (one formula, two
   precisions: ``score`` runs it in float64 without gradients).
 
+``stochastic`` (default False) declares a score that draws fresh randomness at every call;
+``--attacks auto`` attacks such a detector with EOT (its gradient averaged over 20 fresh draws).
+
 ``requires`` names the feature parts a detector reads: ``"layers"`` (hooked layers' channel
 means), ``"maps"`` (hooked layers' full activation maps, ``Features.maps``), ``"penultimate"``,
 ``"logits"``, ``"head"`` (final linear layer's parameters).
@@ -133,6 +136,12 @@ class Detector:
         """``torch_score`` on float64 CPU copies of ``feats``, without gradients."""
         with torch.no_grad():
             return self.torch_score(feats.to(torch.float64)).numpy()
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether every call draws fresh randomness (e.g. ``BU(resample=True)``): two calls on one
+        input may differ, and attacks average its gradient over fresh draws (EOT)."""
+        return False
 
     @property
     def differentiable(self) -> bool:

@@ -59,8 +59,8 @@ def table2(config: RunConfig, out: Path) -> Report:
                     records=[traced(r) for r in found])
     verdicts = []
     for d in detectors:
-        found = {a: by[("bim", a, d)] for a in attacks}
-        ranked = [(a, c.metric("auc_after")) for a, c in found.items()
+        column = {a: by[("bim", a, d)] for a in attacks}
+        ranked = [(a, c.metric("auc_after")) for a, c in column.items()
                   if c.n_aes("after") >= min_aes and c.metric("auc_after").value is not None]
         if not ranked:
             verdicts.append(f"{d}: none")

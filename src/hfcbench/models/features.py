@@ -96,6 +96,17 @@ class Features:
                         cast(self.head_weight), cast(self.head_bias), dict(self.meta),
                         OrderedDict((k, cast(v)) for k, v in self.maps.items()))
 
+    def replaced(self, parts: dict[tuple[str, str], torch.Tensor]) -> Features:
+        """The same features with some tensors replaced: ``{("layers" | "maps", name) or
+        ("logits", ""): tensor}`` (a detector queried at nearby features)."""
+        layers, maps, logits = OrderedDict(self.layers), OrderedDict(self.maps), self.logits
+        for (kind, name), tensor in parts.items():
+            if kind == "logits":
+                logits = tensor
+            else:
+                (layers if kind == "layers" else maps)[name] = tensor
+        return Features(logits, layers, self.labels, self.head_weight, self.head_bias, dict(self.meta), maps)
+
     def with_labels(self, labels: torch.Tensor | None) -> Features:
         return Features(self.logits, self.layers, labels, self.head_weight, self.head_bias, dict(self.meta),
                         self.maps)

@@ -18,11 +18,13 @@ import torch
 
 from ..attacks import BASE_ATTACKS, AttackResult, LossTerm, build_attack, is_base, is_detector_aware
 from ..attacks.adaptive import AttackContext
+from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..datasets.corruptions import chosen_families
 from ..detectors import DETECTORS
+from ..detectors.wrappers import EOT, Surrogate
 from ..device import resolve_device
 from ..errors import InvalidParameterError
 from ..gmm import GaussianMixture
@@ -185,8 +187,10 @@ class Artifacts:
         e.g. the substitute model of a transfer attack)."""
         c = self.config
         hfc = {"m": c.gmm_components, "hfc_weight": c.hfc_weight} if "hfc" in spec.split("+") else {}
+        auto = {"auto_version": c.auto_version, "m": c.gmm_components, "hfc_weight": c.hfc_weight} \
+            if spec == "auto" else {}
         return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
-                              alpha=c.alpha, steps=c.steps, seed=c.seed, **hfc, **extra)
+                              alpha=c.alpha, steps=c.steps, seed=c.seed, **hfc, **auto, **extra)
 
     def adversarial(self, spec: str, pool: str, against: Against = None) -> tuple[Features, np.ndarray, float]:
         """Features of the AEs of ``spec`` on ``pool`` (all of them), their success mask, seconds.
@@ -215,24 +219,47 @@ class Artifacts:
                      "seconds": time.perf_counter() - start}
             if against:
                 state["trace"] = attack.trace
+            if spec == "auto":
+                state["worst_by"] = attack.worst_by
             return state
 
         return self._cached("aes", key, compute)
 
-    def unbounded_success(self, spec: str, against: Against = None) -> float:
-        """Success of ``spec`` at eps = 1 with the run's step size and four times its steps, on up
-        to 16 AdvTest images: an attack freed of its budget must fool the classifier (Carlini's
-        sanity check; cached)."""
-        images, labels, _ = self.pool("advtest")
-        key = self.cache_key("checks", spec=spec, index=self.pool("advtest")[2][:16].tolist(), alpha=self.config.alpha,
-                             steps=self.config.steps, seed=self.config.seed,
+    def unbounded(self, spec: str, against: Against = None) -> dict:
+        """``spec`` freed of its budget (eps = 1, four times the run's steps of ``2 eps / steps``)
+        on up to 16 AdvTest images: ``{"adv", "success"}`` (cached). An attack without a budget
+        must fool the classifier, and a detector-aware one evade the detector too (Carlini's
+        sanity check)."""
+        images, labels, index = self.pool("advtest")
+        key = self.cache_key("checks", spec=spec, index=index[:16].tolist(), steps=self.config.steps,
+                             seed=self.config.seed, auto_version=self.config.auto_version,
                              **({"detector": self.detector_key(*against)} if against else {}))
+
         def compute():
             attack = self.build(spec, against, unbounded=True)
             result = attack.in_batches(images[:16], labels[:16], batch_size=self.config.batch_size)
-            return {"success": result.success_rate}
+            return {"adv": result.adv, "success": result.success}
 
-        return float(self._cached("checks", key, compute)["success"])
+        return self._cached("checks", key, compute)
+
+    def attack_target(self, name: str, fit_attack: str) -> tuple:
+        """The detector a detector-aware attack descends for fitted detector ``name``, and how it
+        stands in for it (``{"adaptive": ...}``): the detector itself (``exact``), the mean of 20
+        draws of a ``stochastic`` one (``eot``), or, for one without ``torch_score``, its
+        :class:`~hfcbench.detectors.wrappers.Surrogate` (``surrogate``: the real score with a
+        gradient estimated from queries, checked on the AdvTrain clean inputs). Raises
+        :class:`SurrogateError` where no surrogate can follow the score (constant or non-finite);
+        computed once per run."""
+        def compute():
+            fitted = self.fitted_detector(name, fit_attack)
+            if attackable(fitted):
+                return (EOT(fitted), {"adaptive": "eot", "draws": 20}) if fitted.stochastic else \
+                    (fitted, {"adaptive": "exact"})
+            surrogate = Surrogate(EOT(fitted) if fitted.stochastic else fitted, seed=self.config.seed)
+            surrogate.check(self.clean_features("advtrain", maps=self.needs_maps(name)))
+            return surrogate, {"adaptive": "surrogate", **surrogate.fit_quality_}
+
+        return self.remembered(("attack-target", self.detector_key(name, fit_attack)), compute)
 
     def successful(self, spec: str, pool: str, *, maps: bool = False, against: Against = None) -> Features:
         """Features of the AEs of ``spec`` on ``pool`` that fooled the classifier (``maps``: with full maps)."""
@@ -341,20 +368,26 @@ class Artifacts:
     def build(self, spec: str, against: Against = None, *, unbounded: bool = False):
         """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures;
         ``against`` = (detector, fit attack) gives a detector-aware ``spec`` the fitted detector.
-        ``unbounded``: eps = 1 with the run's step size and four times its steps (the sanity check
-        that an attack free of its budget fools the classifier)."""
+        ``unbounded``: eps = 1 and four times the run's steps of ``2 eps / steps`` (the sanity check
+        that an attack free of its budget fools the classifier). ``auto`` runs its own APGD arms
+        (:mod:`hfcbench.attacks.auto`), with ``--auto-version``."""
         c = self.config
         assert isinstance(c.eps, float) and c.alpha is not None and c.steps is not None  # the budget is resolved
         steps = 1 if spec == "fgsm" else c.steps
-        budget: dict[str, Any] = dict(eps=1.0 if unbounded else c.eps, alpha=c.alpha,
-                                      steps=4 * steps if unbounded else steps, seed=c.seed)
+        budget: dict[str, Any] = dict(eps=c.eps, alpha=c.alpha, steps=steps, seed=c.seed)
+        if unbounded:
+            budget.update(eps=1.0, alpha=2.0 / (4 * steps), steps=4 * steps)
         parts = spec.split("+")
-        ready: dict[str, LossTerm] = {"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)} if "hfc" in parts else {}
-        needs_context = any(not is_base(p) and p not in ready for p in parts)
+        auto = spec == "auto"
+        if auto:
+            budget.update(steps=None, version=c.auto_version)  # APGD's own iterations and step sizes
+        ready: dict[str, LossTerm] = ({"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)}
+                                      if "hfc" in parts or auto else {})
+        needs_context = auto or any(not is_base(p) and p not in ready for p in parts)
         context = None
         if needs_context:
             context = self.context()
             if against:
-                context = AttackContext(context.reference, detector=self.fitted_detector(*against),
+                context = AttackContext(context.reference, detector=self.attack_target(*against)[0],
                                         detector_scale=self.detector_scale(*against))
         return build_attack(spec, self.model, context=context, ready_terms=ready, **budget)

@@ -3,7 +3,8 @@ use in a clinic, however well it separates AEs.
 
 The AdvTest clean images are corrupted by each family of their modality's MedMNIST-C corruptions
 at severities 1-5 (:mod:`hfcbench.datasets.corruptions`; datasets without MedMNIST-C families get
-the generic ones, and the run says so); the images the classifier still classifies correctly are
+the generic ones, and the run says so; a family without parameters for the dataset takes
+MedMNIST-C's defaults, and its record says so); the images the classifier still classifies correctly are
 kept (a misclassified scan is a classifier error, not a detector's false alarm); each detector,
 fitted against the run's first fit attack, scores them at its 5%-FPR threshold set on its
 calibration set (AdvTrain clean, :mod:`hfcbench.stats.operating_points`). A record per (detector,
@@ -15,15 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..datasets.corruptions import SEVERITIES, corrupt
+from ..datasets.corruptions import MEDMNISTC_PARAMS, SEVERITIES, corrupt, params_for
 from ..models import Features
 from ..models.training import predict
+from ..stats.cell import TARGET_FPRS
 from ..stats.intervals import proportion_interval
 from ..stats.operating_points import threshold_at_fpr
 from .artifacts import Artifacts
 
 PREFIX = "benign:"  # a benign-shift record's "attack": benign:FAMILY@SEVERITY
-TARGET_FPR = 0.05
 
 
 def label(family: str, severity: int) -> str:
@@ -36,7 +37,7 @@ def shifted(art: Artifacts, family: str, severity: int, *, maps: bool) -> Featur
     def compute() -> Features:
         images, labels, index = art.pool("advtest")
         corrupted = corrupt(images, family, severity, seed=art.config.seed, dataset=art.config.dataset,
-                            first_index=int(index[0]) if len(index) else 0)
+                            index=index)
         kept = predict(art.model, corrupted, batch_size=art.config.batch_size) == labels
         images, labels = corrupted[kept], labels[kept]
         if maps:
@@ -56,7 +57,7 @@ def _realised(art: Artifacts, name: str, fit_attack: str, threshold: float) -> f
 def cell(art: Artifacts, name: str, fit_attack: str, family: str, severity: int) -> tuple[dict, dict]:
     """The metrics of one (detector, family, severity) record (module docstring)."""
     feats = shifted(art, family, severity, maps=art.needs_maps(name))
-    threshold = threshold_at_fpr(art.calibration_scores(name, fit_attack), TARGET_FPR)
+    threshold = threshold_at_fpr(art.calibration_scores(name, fit_attack), TARGET_FPRS["fpr5"])
     scores = art.fitted_detector(name, fit_attack).score(feats) if len(feats) else np.empty(0)
     flagged, n = int((scores > threshold).sum()), len(scores)
     interval = proportion_interval(flagged, n)
@@ -67,7 +68,11 @@ def cell(art: Artifacts, name: str, fit_attack: str, family: str, severity: int)
                "n_shifted": n, "n_flagged": flagged, "kept": n / n_pool if n_pool else None,
                "fpr5_realised": _realised(art, name, fit_attack, threshold),
                "threshold_fpr5": threshold if np.isfinite(threshold) else None}
-    return metrics, {"benign_shift": {"family": family, "severity": severity}}
+    dataset = art.config.dataset
+    own = family in MEDMNISTC_PARAMS.get(dataset, {})
+    return metrics, {"benign_shift": {"family": family, "severity": severity,
+                                      "parameter": params_for(family, dataset)[severity - 1],
+                                      "parameters_of": dataset if own else "default"}}
 
 
 def cells_to_run(families: list[str]) -> list[tuple[str, int]]:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..attacks.adaptive.detector import attackable
+from ..attacks import DETECTOR_AWARE
 from ..errors import HfcbenchError
 from ..results import NOT_ADAPTIVE
-from ..stats.cell import cell_metrics
-from ..stats.metrics import success_rate
+from ..stats.cell import TARGET_FPRS, cell_metrics
+from ..stats.metrics import auc, success_rate
+from ..stats.operating_points import threshold_at_fpr
 from .artifacts import Artifacts
 from .worst_case import per_image_worst
+
+DETECTOR_TERMS = [a for a in DETECTOR_AWARE if a != "auto"]  # the trace keys of the detector terms
 
 
 def failed(exc: Exception) -> dict:
@@ -29,7 +32,13 @@ def failed(exc: Exception) -> dict:
 def cell(art: Artifacts, name: str, fit_attack: str, attack: str) -> tuple[dict, dict]:
     """Metrics of one (fit attack, attack, detector) cell and the record's extra fields."""
     against = art.against(name, fit_attack, attack)
-    adaptive = against is None or attackable(art.fitted_detector(name, fit_attack))
+    reason, target = None, {}
+    if against:
+        try:
+            target = art.attack_target(*against)[1]
+        except HfcbenchError as exc:  # not even a surrogate: the cell keeps the reason
+            reason = str(exc)
+    adaptive = reason is None
     scores = art.detector_scores(name, fit_attack, attack if adaptive else fit_attack)
     if not adaptive:
         scores["after"], scores["after_source"] = np.empty(0), np.empty(0, dtype=np.int64)
@@ -38,40 +47,104 @@ def cell(art: Artifacts, name: str, fit_attack: str, attack: str) -> tuple[dict,
                                       seed=art.config.seed)
     metrics["adv_acc_before"] = success_rate(art.adversarial(fit_attack, "advtest")[1])
     if not adaptive:  # nothing was crafted against it: no after number, not even an evasion of 0
-        metrics.update({k: None for k in metrics if k.startswith("evasion5") and not k.startswith("evasion5_before")},
-                       adv_acc_after=None)
+        metrics.update({f"evasion5{part}": None for part in ("", "_ci_low", "_ci_high", "_se")}, adv_acc_after=None)
         per_image.pop("evaded5", None)
-        return metrics, {"status": NOT_ADAPTIVE, "per_image": per_image}
+        return metrics, {"status": NOT_ADAPTIVE, "reason": reason, "per_image": per_image}
     metrics["adv_acc_after"] = success_rate(art.adversarial(attack, "advtest", against)[1])
-    extra = strength_checks(art, attack, against, scores) if against else {}
-    return metrics, {**extra, "per_image": per_image}
+    extra: dict = {"per_image": per_image}
+    if against is not None:
+        extra.update(strength_checks(art, attack, against, scores, metrics), target=target)
+        if attack == "auto":
+            extra["auto"] = {"version": art.config.auto_version,
+                             "worst_by": art.aes_state(attack, "advtest", against)["worst_by"]}
+    return metrics, extra
 
 
-def strength_checks(art: Artifacts, attack: str, against: tuple[str, str], scores: dict) -> dict:
-    """The AE set's trace and unbounded success, and the warnings they call for: the attack left
-    the detector's scores no lower than plain BIM's (gradient masking, or a broken gradient?),
-    or it does not reach 100% success at eps = 1 (Carlini's sanity check)."""
-    trace, unbounded = art.aes_state(attack, "advtest", against)["trace"], art.unbounded_success(attack, against)
+def strength_checks(art: Artifacts, attack: str, against: tuple[str, str], scores: dict, metrics: dict) -> dict:
+    """The AE set's trace and the unbounded check, and the warnings they call for (AutoAttack's
+    flags, for detectors): the attack left the detector's median score no lower than the fit
+    attack's (gradient masking, or a broken gradient?); freed of its budget it does not fool the
+    classifier on every image, or does not evade the detector (AUC on its AEs not below 0.1 and
+    evasion at 5% FPR not above 90%); the detector term still falling over the last 10% of the
+    steps (not converged); zero or non-finite gradients; scores that differ between two calls of a
+    detector not declared stochastic; an AUC below chance beyond its interval (the attack
+    overshoots)."""
+    name, fit_attack = against
+    trace = art.aes_state(attack, "advtest", against)["trace"]
+    unbounded = art.unbounded(attack, against)
+    success = unbounded["success"].numpy()
     warnings = []
-    if len(scores["after"]) and len(scores["before"]) and scores["after"].mean() >= scores["before"].mean():
-        warnings.append(f"{attack} left {against[0]}'s scores no lower than {against[1]} did (mean "
-                        f"{scores['after'].mean():.3g} vs {scores['before'].mean():.3g}): gradient masking or a "
-                        "broken gradient?")
-    if unbounded < 1:
+    if len(scores["after"]) and len(scores["before"]) and np.median(scores["after"]) >= np.median(scores["before"]):
+        warnings.append(f"{attack} left {name}'s median score no lower than {fit_attack} did "
+                        f"({np.median(scores['after']):.3g} vs {np.median(scores['before']):.3g}): gradient masking "
+                        "or a broken gradient?")
+    if success.mean() < 1:
         warnings.append(f"unbounded (eps = 1, 4x the steps), {attack} fooled the classifier on only "
-                        f"{100 * unbounded:.0f}% of 16 images (it should reach 100%)")
-    return {"checks": {"unbounded_success": unbounded, "trace": trace}, "warnings": warnings}
+                        f"{100 * success.mean():.0f}% of {len(success)} images (it should reach 100%)")
+    evasion = unbounded_evasion(art, name, fit_attack, unbounded["adv"], success, scores["clean"])
+    if evasion["auc"] is not None and evasion["auc"] >= 0.1 and evasion["evasion5"] <= 0.9:
+        warnings.append(f"unbounded, {attack} does not evade {name}: AUC {100 * evasion['auc']:.1f} on its AEs (it "
+                        f"should fall below 10) and evasion {100 * evasion['evasion5']:.0f}% at 5% FPR (it should pass "
+                        "90%): a weak attack, or a detector no attacker can evade?")
+    warnings += trace_flags(attack, trace)
+    detector = art.fitted_detector(name, fit_attack)
+    if not detector.stochastic and not np.array_equal(detector.score(art.clean_features(
+            "advtest", maps=art.needs_maps(name))), scores["clean"]):
+        warnings.append(f"{name} gave other scores on the same clean images at a second call: declare it stochastic "
+                        "(attacks then average its gradient over fresh draws)")
+    if metrics.get("auc_after_ci_high") is not None and metrics["auc_after_ci_high"] < 0.5:
+        warnings.append(f"{name}'s AUC after {attack} lies below chance beyond its interval: the attack overshoots "
+                        "(a two-sided score would catch its AEs)")
+    return {"checks": {"unbounded_success": float(success.mean()), "unbounded_evasion": evasion, "trace": trace},
+            "warnings": warnings}
+
+
+def unbounded_evasion(art: Artifacts, name: str, fit_attack: str, adv, success: np.ndarray,
+                      clean_scores: np.ndarray) -> dict:
+    """AUC (clean AdvTest against the unbounded attack's successful AEs) and the share of the
+    attacked images whose AE fools the classifier and passes the 5%-FPR threshold."""
+    rows = np.flatnonzero(success)
+    if not len(rows):
+        return {"auc": None, "evasion5": 0.0}
+    feats = art.map_features(adv[rows], None) if art.needs_maps(name) else art.extractor.extract(adv[rows], None)
+    scores = art.fitted_detector(name, fit_attack).score(feats)
+    threshold = threshold_at_fpr(art.calibration_scores(name, fit_attack), TARGET_FPRS["fpr5"])
+    return {"auc": auc(clean_scores, scores), "evasion5": float((scores <= threshold).sum() / len(success))}
+
+
+def trace_flags(attack: str, trace) -> list[str]:
+    """Warnings from an AE set's per-step trace (one list, or one per arm of ``auto``): the
+    detector term still falling over the last 10% of steps, zero or non-finite gradients."""
+    traces = trace if isinstance(trace, dict) else {attack: trace or []}
+    out = []
+    for arm, steps in traces.items():
+        for term in [k for k in (steps[0] if steps else {}) if k in DETECTOR_TERMS]:
+            values = [s[term] for s in steps if term in s]
+            cut = int(0.9 * len(values))
+            if len(values) >= 10 and min(values[cut:]) < values[cut - 1] - 0.01 * (max(values) - min(values)):
+                out.append(f"{arm}: the detector term was still falling over the last 10% of the steps (not "
+                           "converged: more steps may hide the AEs better)")
+        if any(s.get("nonfinite_gradient", 0) > 0 for s in steps):
+            out.append(f"{arm}: non-finite gradients at some steps")
+        if steps and steps[0].get("zero_gradient", 0) > 0:
+            out.append(f"{arm}: a zero gradient on {100 * steps[0]['zero_gradient']:.0f}% of the inputs at the first "
+                       "step (a flat or masked loss)")
+    return out
 
 
 def faced(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> list[str]:
-    """The ``attacks`` that ran against the fitted detector: a detector without ``torch_score``
-    faced no detector-aware attack. (One that failed to fit keeps them all: its worst case then
-    records the same error as its other cells.)"""
+    """The ``attacks`` that ran against the fitted detector: detector-aware ones only where it can
+    be attacked (itself, its EOT average or a surrogate). (One that failed to fit keeps them all:
+    its worst case then records the same error as its other cells.)"""
     try:
-        adaptive = attackable(art.fitted_detector(name, fit_attack))
+        art.fitted_detector(name, fit_attack)
     except Exception:
         return attacks
-    return [a for a in attacks if adaptive or not art.against(name, fit_attack, a)]
+    try:
+        art.attack_target(name, fit_attack)
+        return attacks
+    except HfcbenchError:
+        return [a for a in attacks if not art.against(name, fit_attack, a)]
 
 
 def worst_case(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> tuple[dict, dict]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..attacks import ATTACKS, DETECTOR_AWARE, is_base, is_detector_aware
+from ..attacks.auto import VERSIONS as AUTO_VERSIONS
 from ..datasets.corruptions import FAMILIES, check_families
 from ..errors import InvalidParameterError
 
@@ -119,6 +120,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seeds": (lambda v: isinstance(v, list) and all(_whole(x, 0, MAX_SEED) for x in v) and len(set(v)) == len(v),
               "a list of distinct whole numbers >= 0, e.g. 0,1,2 (seeds = [0, 1, 2] in TOML)"),
     "min_aes": (_whole, "a whole number >= 1"),
+    "auto_version": (lambda v: v in AUTO_VERSIONS, "standard or plus (AutoAttack's versions, for --attacks auto)"),
     "benign_shift": (_optional(_families), f"auto or a comma list of corruption families: {', '.join(FAMILIES)}"),
     "device": (_text, "auto, cpu, cuda or cuda:N"),
     "batch_size": (_whole, "a whole number >= 1"),
@@ -134,7 +136,8 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
 # the options a config file (``--config``) and a sweep's grid may set; the rest are flags
 FILE_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std", "detectors",
              "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs", "limit", "gmm_components",
-             "hfc_weight", "noisy", "seed", "seeds", "min_aes", "device", "batch_size", "out", "data_dir", "cache_dir")
+             "hfc_weight", "noisy", "seed", "seeds", "min_aes", "auto_version", "device", "batch_size", "out",
+             "data_dir", "cache_dir")
 
 
 def option_name(key: str) -> str:
@@ -148,7 +151,6 @@ def check_option(key: str, value) -> None:
     check, allowed = SCHEMA[key]
     if not check(value):
         raise InvalidParameterError(f"{option_name(key)} must be {allowed}, got {value!r} ({type(value).__name__})")
-
 
 
 @dataclass
@@ -179,6 +181,7 @@ class RunConfig:
     seed: int = 0
     seeds: list[int] = field(default_factory=list)
     min_aes: int = 20
+    auto_version: str = "standard"
     benign_shift: str | None = None
     device: str = "auto"
     batch_size: int = 64

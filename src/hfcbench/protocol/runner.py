@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..isa import describe as describe_platform
-from ..results import append_record, read_records, record_key
+from ..results import RECORD_FORMAT, append_record, read_records, record_key
 from . import benign_shift, cells
 from .artifacts import Artifacts
 from .budget import as_state
@@ -95,7 +95,8 @@ class Runner(Artifacts):
 
     def _stamp(self) -> dict:
         """What every record of this run carries beside its numbers."""
-        return {"params": self.params, "versions": describe_platform(), "device": str(self.device)}
+        return {"params": self.params, "versions": describe_platform(), "device": str(self.device),
+                "format": RECORD_FORMAT}
 
     def _resumed(self, results_path: Path, done: dict, stamp: dict, name: str, fit_attack: str, attack: str,
                  compute) -> dict:
@@ -105,7 +106,8 @@ class Runner(Artifacts):
         base = dict(dataset=c.dataset, model=self.arch, seed=c.seed, fit_attack=fit_attack, attack=attack,
                     detector=name)
         existing = done.get(record_key({**base, "params": stamp["params"]}))
-        if existing is not None and existing.get("params") == stamp["params"] and "error" not in existing["metrics"]:
+        if (existing is not None and existing.get("params") == stamp["params"] and "error" not in existing["metrics"]
+                and existing.get("format") == RECORD_FORMAT):  # a record of an older version is made again
             return existing
         start = time.perf_counter()
         try:

@@ -54,6 +54,11 @@ class Estimate:
             return self.value, self.value
         return self.low, self.high
 
+    def below_chance(self) -> bool:
+        """Whether the whole interval (the value, without one) lies below 0.5: for an AUC, the
+        detector ranks the positives *below* the negatives (``inv``, module docstring)."""
+        return self.value is not None and self.bounds()[1] < 0.5
+
     def overlaps(self, other: Estimate) -> bool:
         """Whether the two intervals (a point where one is missing) share a value."""
         (low, high), (other_low, other_high) = self.bounds(), other.bounds()
@@ -99,8 +104,8 @@ class Cell:
         if tag == "after" and self.not_adaptive:
             return NOT_ADAPTIVE
         text = rested_text(self.metric(f"{metric}_{tag}"), self.n_aes(tag), min_aes, compact)
-        if self.n_aes(tag) >= min_aes and self.inverted(tag, metric):
-            text += " inv"
+        if metric == "auc" and self.n_aes(tag) >= min_aes and self.metric(f"auc_{tag}").below_chance():
+            text += " inv"  # a partial AUC's floor lies near 0.5: only a full AUC can be inverted
         return f"{text} (!)" if tag == "after" and self.warnings else text
 
     def tpr(self, tag: str, min_aes: int, metric: str = "tpr90") -> str:
@@ -109,11 +114,6 @@ class Cell:
         if tag == "after" and self.not_adaptive or self.n_aes(tag) >= min_aes:
             return pct(self.metric(f"{metric}_{tag}").value)
         return f"n<{min_aes}"
-
-    def inverted(self, tag: str, metric: str = "auc") -> bool:
-        """Whether the whole 95% interval of the AUC of ``tag`` lies below 0.5 (module docstring)."""
-        estimate = self.metric(f"{metric}_{tag}")
-        return estimate.value is not None and estimate.bounds()[1] < 0.5
 
     def evasion(self, tag: str) -> Estimate:
         """The evasion at 5% FPR of the evaluated attack (``after``) or of the fit attack (``before``)."""

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ..cache import atomic_write_bytes
 from ..results import settings
-from .benign_shift import benign_tables
+from .benign_shift import benign_tables, is_benign
 from .cells import MIN_AES
-from .leaderboard import format_tables, render
+from .leaderboard import render
 from .page import write_page
 
 
@@ -32,17 +32,16 @@ def _write(data: bytes, handle) -> None:
     handle.write(data)
 
 
-def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES,
-                 benign: list[dict] | None = None) -> list[Path]:
+def write_tables(records: list[dict], folder: Path, *, min_aes: int = MIN_AES) -> list[Path]:
     """``leaderboard.md``, ``leaderboard.csv`` and the page ``leaderboard.html`` of ``records`` in
-    ``folder``, each written atomically, with the benign-shift tables of ``benign`` records (and
-    their CSV, ``benign_shift.csv``) where given; returns their paths."""
-    shifted = benign_tables(benign) if benign else []
-    files = [("leaderboard.md", render(records, "github", min_aes=min_aes)
-              + ("\n" + format_tables(shifted, "github") if shifted else "")),
-             ("leaderboard.csv", to_csv(records))]
-    if benign:
-        files.append(("benign_shift.csv", to_csv(benign)))
+    ``folder``, each written atomically, with the benign-shift tables of its benign-shift records
+    (and their CSV, ``benign_shift.csv``) where it holds some; returns their paths."""
+    cells = [r for r in records if not is_benign(r)]
+    shifted = [r for r in records if is_benign(r)]
+    files = [("leaderboard.md", render(records, "github", min_aes=min_aes)), ("leaderboard.csv", to_csv(cells))]
+    if shifted:
+        files.append(("benign_shift.csv", to_csv(shifted)))
     written = [atomic_write_bytes(folder / name, functools.partial(_write, text.encode())) for name, text in files]
-    written.append(write_page(records, folder / "leaderboard.html", min_aes=min_aes, extra=shifted))
+    written.append(write_page(cells, folder / "leaderboard.html", min_aes=min_aes,
+                              extra=benign_tables(shifted) if shifted else []))
     return written

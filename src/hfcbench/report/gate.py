@@ -3,8 +3,10 @@
 A failure is a detector whose AUC on a base attack (``auc_before``) fell by more than the
 tolerance, an adaptive attack whose AUC (``auc_after``) rose by more than the tolerance (the
 attack got weaker), or a baseline cell the run did not produce. The operating-point metrics are
-gated in the same directions: a detector's TPR at 5% FPR on the base attack falling
-(``tpr_fpr5_before``), and the evasion at 5% FPR falling (``evasion5``: the attack got weaker).
+gated in the same directions: a detector's TPR at 5% and 1% FPR and its partial AUC on the base
+attack falling (``tpr_fpr5_before``, ``tpr_fpr1_before``, ``pauc5_before``), its realised FPR
+rising (``fpr5_realised``), and the attack getting weaker: the partial AUC after it rising
+(``pauc5_after``), the evasion at 5% FPR falling (``evasion5``).
 They are counts over few images (on the smoke profile one image moves them by several points),
 so they fail only when they move beyond the tolerance *and* outside the baseline cell's 95%
 interval. The gate also fails when it would
@@ -30,7 +32,9 @@ from ..results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
 PLATFORM_FIELDS = ("isa", "cpu_capability", "threads")
 # metric -> (direction in which it gets worse: -1 falling, +1 rising; whether a move must also leave
 # the baseline's interval to fail)
-GATED = {"auc_before": (-1, False), "auc_after": (+1, False), "tpr_fpr5_before": (-1, True), "evasion5": (-1, True)}
+GATED = {"auc_before": (-1, False), "auc_after": (+1, False), "tpr_fpr5_before": (-1, True),
+         "tpr_fpr1_before": (-1, True), "pauc5_before": (-1, True), "pauc5_after": (+1, True),
+         "fpr5_realised": (+1, True), "evasion5": (-1, True)}
 
 
 def platform_of(records: list[dict]) -> dict:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from tabulate import tabulate
 
 from ..results import NOT_ADAPTIVE, settings
+from .benign_shift import benign_tables, is_benign
 from .cells import MIN_AES, Cell, pct
 from .rankings import Column, attack_ranking, detector_ranking
 from .table import Table
@@ -116,9 +117,10 @@ def main_table(cells: dict, columns: list[Column], labels: dict[Column, str], de
     note = (f"AUC and TPR@90 in %; AUC intervals: {_interval_text(seeds)}. An AUC resting on fewer than {min_aes} "
             f"successful AEs (per seed) is shown as n<{min_aes}, with its TPR@90, and enters no ranking. 'inv': the "
             "AUC's whole interval lies below 50, so the attack overshoots (its AEs look more typical than clean "
-            "inputs; a two-sided score would catch them). Detector-aware attacks (joint, selective, orthogonal) craft "
-            "one AE set per detector (Adv. Acc and n: their range over detectors); "
-            f"'{NOT_ADAPTIVE}': the detector has no torch_score, so they could not run against it. worst-case: per "
+            "inputs; a two-sided score would catch them). Detector-aware attacks (joint, selective, orthogonal, auto) "
+            "craft one AE set per detector (Adv. Acc and n: their range over detectors), through a surrogate where the "
+            f"detector has no torch_score; '{NOT_ADAPTIVE}': not even a surrogate can follow its score (the record "
+            "says why). worst-case: per "
             "image, the successful AE the detector scores lowest over every attack evaluated against it, the fit "
             "attack included."
             + "".join(f" Error of {det}: {text}" for det, text in errors.items())
@@ -166,8 +168,8 @@ def operating_table(cells: dict, columns: list[Column], labels: dict[Column, str
 
 def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False) -> list[Table]:
     """The main table, the operating-point table and the two rankings of every (dataset, model,
-    settings) group."""
-    found = groups(records)
+    settings) group (benign-shift records are :func:`~.benign_shift.benign_tables`' and skipped)."""
+    found = groups([r for r in records if not is_benign(r)])
     varying = _varying(found)
     out = []
     for key in sorted(found, key=repr):
@@ -185,8 +187,7 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
                                      f"{pairs})", (dataset, model)))
         out.append(operating_table(*args, f"{dataset} / {model} / {seeds_text}{where}: at 5% and 1% false alarms",
                                    (dataset, model)))
-        out.append(detector_ranking(cells, labels, detectors, min_aes, f"{dataset} / {model}{where}: detectors by "
-                                    "worst-case evasion at 5% FPR (lowest first)", (dataset, model)))
+        out.append(detector_ranking(cells, labels, detectors, min_aes, f"{dataset} / {model}{where}", (dataset, model)))
         out.append(attack_ranking(cells, labels, detectors, min_aes, f"{dataset} / {model}{where}: attacks by mean "
                                   "AUC drop over detectors", (dataset, model)))
     return out
@@ -203,5 +204,9 @@ def format_tables(found: list[Table], fmt: str = "simple") -> str:
 
 
 def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) -> str:
-    """All tables as text (``simple``, compact intervals) or Markdown (``github``, full intervals)."""
-    return format_tables(tables(records, min_aes=min_aes, compact=fmt == "simple"), fmt)
+    """All tables as text (``simple``, compact intervals) or Markdown (``github``, full intervals),
+    the benign-shift tables of benign-shift records after the leaderboards."""
+    compact = fmt == "simple"
+    shifted = [r for r in records if is_benign(r)]
+    return format_tables([*tables(records, min_aes=min_aes, compact=compact),
+                          *(benign_tables(shifted, compact=compact) if shifted else [])], fmt)

@@ -1,12 +1,14 @@
 """The leaderboard as one self-contained HTML page (``hfcbench leaderboard FILES --html OUT.html``).
 
 The page holds the tables of :func:`hfcbench.report.leaderboard.tables` for every (dataset,
-model, settings) group, each AUC with its interval, the minimum-AE marks (``n<20``) and the
-``not adaptively attacked`` marks highlighted; a bar chart per group of each detector's worst-case
-AUC with its interval (inline SVG); and a table of every record with its settings, platform and
-versions. Every column sorts on a click (numbers as numbers; in ``before -> after`` cells by the
-after value); selectors filter by dataset, detector and attack. CSS and script are inline and a
-content-security policy forbids any fetch: the page opens offline, as a file or an attachment.
+model, settings) group, each metric with its interval, the minimum-AE marks (``n<20``) and the
+``not adaptively attacked`` marks highlighted; a bar chart per group of each detector's worst case
+with its interval (inline SVG: its evasion at 5% FPR, or its AUC for records that carry no
+evasion); the benign-shift tables of a ``--benign-shift`` run; and a table of every record with
+its AUCs, evasion, TPR and realised FPR at 5% FPR, settings, platform and versions. Every column
+sorts on a click (numbers as numbers; in ``before -> after`` cells by the after value); selectors
+filter by dataset, detector and attack. CSS and script are inline and a content-security policy
+forbids any fetch: the page opens offline, as a file or an attachment.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _table(table: Table) -> str:
 
 
 def _chart(table: Table) -> str:
-    """Horizontal bars of the ranking's estimates (AUC in [0, 1]) with their intervals, inline SVG."""
+    """Horizontal bars of the ranking's estimates (rates in [0, 1]) with their intervals, inline SVG."""
     bars = [(label, value, low, high) for label, value, low, high in table.estimates if value is not None]
     if not bars:
         return ""
@@ -120,8 +122,7 @@ def _chart(table: Table) -> str:
     parts += [f'<text x="{left + scale * t:.1f}" y="{axis + 12}" text-anchor="middle">{t:g}</text>'
               for t in (0, 0.25, 0.5, 0.75, 1)]
     parts.append("</svg>")
-    caption = "worst-case evasion at 5% FPR (lower = more robust), 95% interval"
-    return f"<figure>{''.join(parts)}<figcaption>{caption}</figcaption></figure>"
+    return f"<figure>{''.join(parts)}<figcaption>{_e(table.measure)}</figcaption></figure>"
 
 
 def _metric_cell(metrics: dict, name: str) -> str:

@@ -77,9 +77,9 @@ def _by(found: Lowest | None) -> str:
     return found[0] + (f" (~ {', '.join(found[2])})" if found[2] else "")
 
 
-def detector_ranking(cells: dict, labels: dict[Column, str], detectors: list[str], min_aes: int, caption: str,
+def detector_ranking(cells: dict, labels: dict[Column, str], detectors: list[str], min_aes: int, where: str,
                      group: tuple[str, str]) -> Table:
-    """Detectors by worst-case evasion at 5% FPR (module docstring)."""
+    """Detectors by worst-case evasion at 5% FPR (module docstring); ``where`` starts the caption."""
     entries, unranked = [], []
     for det in detectors:
         sides = _sides(cells, labels, det)
@@ -119,18 +119,21 @@ def detector_ranking(cells: dict, labels: dict[Column, str], detectors: list[str
             "that detector's other cells whose intervals overlap it. 'not separated from': the 95% interval of the "
             "paired bootstrap difference of the two worst evasions (the same resampled images) holds 0; not adjusted "
             "for multiple comparisons.")
+    measure = "worst-case evasion at 5% FPR (lower = more robust), 95% interval"
+    caption = f"{where}: detectors by worst-case evasion at 5% FPR (lowest first)"
     if not by_evasion:
         note += " These records carry no evasion rate (an older version): ranked by the worst AUC, highest first."
+        measure, caption = "worst-case AUC, 95% interval", f"{where}: detectors by worst-case AUC (highest first)"
     if unranked:
         note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
     return Table(caption, ["rank", "detector", "worst evasion@5%FPR", "by", "worst AUC", "by", "worst TPR@5%FPR",
                            "not separated from"], rows, note, "detectors", group, [e.key for e in entries],
-                 estimates=estimates)
+                 estimates=estimates, measure=measure)
 
 
 def _marked(estimate: Estimate) -> str:
-    """An AUC with its interval, and `` inv`` where the whole interval lies below 0.5."""
-    return estimate.text() + (" inv" if estimate.bounds()[1] < 0.5 else "")
+    """An AUC with its interval, and `` inv`` where it is below chance beyond its interval."""
+    return estimate.text() + (" inv" if estimate.below_chance() else "")
 
 
 def _apart(entry: _Worst, other: _Worst, by_evasion: bool) -> bool:

@@ -11,7 +11,8 @@ class Table:
     (:mod:`hfcbench.report.page`) a table also says what its rows and columns are: ``kind``
     (``main``, ``detectors`` or ``attacks``), its (dataset, model) ``group``, the detector or
     attack of each row (``row_keys``; None for summary rows) and of each column (``column_keys``),
-    and for a ranking its ``estimates`` (label, value, low, high) in row order."""
+    and for a ranking its ``estimates`` (label, value, low, high) in row order and what they
+    measure (``measure``, the chart's caption)."""
 
     caption: str
     headers: list[str]
@@ -22,3 +23,4 @@ class Table:
     row_keys: list[str | None] = field(default_factory=list)
     column_keys: list[str | None] = field(default_factory=list)
     estimates: list[tuple[str, float | None, float | None, float | None]] = field(default_factory=list)
+    measure: str = ""

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .intervals import percentile_interval
 from .metrics import auc
-from .operating_points import evaded, lowest_per_image, weighted_flagged, weighted_partial_auc
+from .operating_points import weighted_flagged, weighted_partial_auc
 
 N_BOOT = 2000
 
@@ -59,8 +59,6 @@ def weighted_tpr_at_tnr(clean: np.ndarray, adv: np.ndarray, w_clean: np.ndarray,
     total = w_adv.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, (above * w_adv).sum(1) / total, np.nan)
-
-
 
 
 def _interval_fields(name: str, replicates: np.ndarray) -> dict:
@@ -121,11 +119,9 @@ def ratio_of_means_interval(numerator: np.ndarray, denominator: np.ndarray | Non
     return {"value": float(top.mean() / bottom.mean()), **_interval_fields("value", replicates), "n": len(top)}
 
 
-
-
 def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.ndarray, after: np.ndarray,
-                     after_source: np.ndarray, *, thresholds: dict[str, float] | None = None, n_boot: int = N_BOOT,
-                     seed: int = 0) -> dict:
+                     after_source: np.ndarray, *, thresholds: dict[str, float] | None = None,
+                     evaded: dict[str, np.ndarray] | None = None, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Intervals of one cell, as numbers for a record's ``metrics``.
 
     Args:
@@ -134,12 +130,14 @@ def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.nd
         before_source, after_source: the position (0..n-1) of each AE's source image.
         thresholds: ``{"fpr1": t, "fpr5": t}``, the detector's thresholds set on its calibration
             set (:mod:`.operating_points`); fixed, so the intervals are conditional on it.
+        evaded: ``{metric name: (n,) 0/1 per clean image}``, e.g. whether each image evaded at
+            5% FPR: each gets the interval of its mean.
     Returns:
         ``{metric}_ci_low``, ``{metric}_ci_high`` and ``{metric}_se`` (the replicates' standard
         deviation) for ``auc_before``, ``auc_after``, ``tpr90_before``, ``tpr90_after``,
-        ``pauc5_before``, ``pauc5_after`` and ``auc_drop`` (before - after, paired), and with
-        ``thresholds`` for ``tpr_{fpr}_{before|after}``, ``{fpr}_realised``, ``evasion5_before`` and
-        ``evasion5``; plus ``n_boot``. None where a side has no AE (an evasion is 0 then).
+        ``pauc5_before``, ``pauc5_after`` and ``auc_drop`` (before - after, paired), with
+        ``thresholds`` for ``tpr_{fpr}_{before|after}`` and ``{fpr}_realised``, and for every
+        name of ``evaded``; plus ``n_boot``. None where a side has no AE.
     """
     clean = np.asarray(clean, dtype=np.float64)
     counts = source_counts(len(clean), n_boot, seed)
@@ -162,12 +160,10 @@ def paired_bootstrap(clean: np.ndarray, before: np.ndarray, before_source: np.nd
                 replicates[name] = aucs[tag]
         for name, values in (("auc", aucs[tag]), *replicates.items()):
             out.update(_interval_fields(f"{name}_{tag}", values))
-        if "fpr5" in thresholds:
-            hidden = evaded(lowest_per_image(scores, source, len(clean)), thresholds["fpr5"])
-            out.update(_interval_fields("evasion5" if tag == "after" else "evasion5_before",
-                                        counts @ hidden / counts.sum(1)))
     for name, threshold in thresholds.items():
         out.update(_interval_fields(f"{name}_realised", weighted_flagged(clean, counts, threshold)))
+    for name, per_image in (evaded or {}).items():
+        out.update(_interval_fields(name, counts @ np.asarray(per_image, dtype=np.float64) / counts.sum(1)))
     out.update(_interval_fields("auc_drop", aucs["before"] - aucs["after"]))
     return out
 

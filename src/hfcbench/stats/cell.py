@@ -25,7 +25,8 @@ def cell_metrics(clean: np.ndarray, before: np.ndarray, before_source: np.ndarra
             :data:`TARGET_FPRS` are set (:mod:`.operating_points`); None skips the operating points.
     Returns:
         ``(metrics, per_image)``. ``metrics``: AUC, TPR@90 and partial AUC (FPR <= 5%) before and
-        after, the drop, AE counts; with ``calibration`` the thresholds (``threshold_fpr1``, ...),
+        after, the drop, AE counts; with ``calibration`` its size (``n_calibration``; below 100 the
+        1% threshold is the calibration set's maximum), the thresholds (``threshold_fpr1``, ...),
         TPR at 1% and 5% FPR before and after, the realised FPRs on AdvTest clean and the evasion
         at 5% FPR (``evasion5_before``, ``evasion5``); all with paired-bootstrap intervals
         (:func:`.bootstrap.paired_bootstrap`). ``per_image``: ``{"evaded5_before", "evaded5"}``, one
@@ -39,9 +40,9 @@ def cell_metrics(clean: np.ndarray, before: np.ndarray, before_source: np.ndarra
         out[f"pauc5_{tag}"] = partial_auc(clean, adv, 0.05) if len(adv) else None
     auc_before, auc_after = out["auc_before"], out["auc_after"]
     out["auc_drop"] = None if auc_before is None or auc_after is None else auc_before - auc_after
-    thresholds = {}
-    per_image = {}
+    thresholds, per_image, hidden = {}, {}, {}
     if calibration is not None:
+        out["n_calibration"] = len(calibration)
         thresholds = {name: threshold_at_fpr(calibration, fpr) for name, fpr in TARGET_FPRS.items()}
         clean_scores = np.asarray(clean, dtype=np.float64)
         for name, threshold in thresholds.items():
@@ -50,9 +51,10 @@ def cell_metrics(clean: np.ndarray, before: np.ndarray, before_source: np.ndarra
             for tag, adv in (("before", before), ("after", after)):
                 out[f"tpr_{name}_{tag}"] = float((np.asarray(adv) > threshold).mean()) if len(adv) else None
         for tag, adv, source in (("before", before, before_source), ("after", after, after_source)):
-            hidden = evaded(lowest_per_image(adv, source, len(clean)), thresholds["fpr5"])
             name = "evasion5" if tag == "after" else "evasion5_before"
-            out[name] = float(hidden.mean())
-            per_image[f"evaded5{'' if tag == 'after' else '_before'}"] = "".join(str(int(v)) for v in hidden)
-    out.update(paired_bootstrap(clean, before, before_source, after, after_source, thresholds=thresholds, seed=seed))
+            hidden[name] = evaded(lowest_per_image(adv, source, len(clean)), thresholds["fpr5"])
+            out[name] = float(hidden[name].mean())
+            per_image[name.replace("evasion", "evaded")] = "".join(str(int(v)) for v in hidden[name])
+    out.update(paired_bootstrap(clean, before, before_source, after, after_source, thresholds=thresholds,
+                                evaded=hidden, seed=seed))
     return out, per_image

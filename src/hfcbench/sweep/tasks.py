@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from ..attacks.adaptive.detector import attackable
 from ..plugins import register_plugin
 from ..protocol.config import RunConfig
 from ..protocol.runner import Runner
@@ -51,11 +50,12 @@ def execute(task: Task, threads: int) -> list[dict] | None:
     elif task.kind in ("fit", "aware"):
         detector, fit = task.args[:2]
         try:
-            fitted = runner.fitted_detector(detector, fit)
-            if task.kind == "aware" and attackable(fitted):
+            runner.fitted_detector(detector, fit)
+            if task.kind == "aware":
+                runner.attack_target(detector, fit)  # raises where not even a surrogate can be fitted
                 attack = task.args[2]
                 runner.aes_state(attack, "advtest", (detector, fit))
-                runner.unbounded_success(attack, (detector, fit))
+                runner.unbounded(attack, (detector, fit))
         except Exception:  # the records task records this detector's error in its cells
             return None
     elif task.kind == "records":

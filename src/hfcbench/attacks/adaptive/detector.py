@@ -11,11 +11,14 @@ input, the iterate that fooled the classifier with the lowest detector score (th
 where none did).
 
 * ``joint`` (Carlini & Wagner 2017, "Adversarial examples are not easily detected"): minimise
-  ``f(x) + lambda * g(x)``. ``lambda`` is chosen per input by a geometric search of ``rounds``
-  attack runs (default 4): it starts at 1, and after each run is multiplied by ``factor`` (4)
-  for an input whose AE fooled the classifier during that run (more weight on hiding) and divided
-  by it otherwise (more weight on fooling) -- C&W's binary search on ``c``, coarsened to a few
-  doublings. The result is the best iterate over every run.
+  ``h(x) + lambda * g(x)``, with C&W's margin ``h(x) = max(max_{i != t} z_i - z_t, -kappa)``
+  (``kappa`` = the margin below) in place of the attack's cross-entropy, so that once the target
+  leads by ``kappa`` the whole budget goes to the detector. ``lambda`` is searched per input over
+  ``rounds`` attack runs (default 4), as C&W's binary search on ``c``: it starts at 1; each input
+  keeps the largest lambda whose run fooled the classifier and the smallest whose run did not;
+  while only one is known, lambda is multiplied (after a success) or divided (after a failure) by
+  ``factor`` (4), and once both are, it is their geometric mean, so no round repeats an earlier
+  lambda. The result is the best iterate over every run.
 * ``selective`` (Bryniarski et al. 2022, selective gradient descent): per input and step, descend
   ``f`` while the input is not yet classified as the target with a margin, ``g`` once it is:
   ``grad = grad g(x) if fooled(x) else grad f(x)``.
@@ -102,6 +105,12 @@ class DetectorTerm(LossTerm):
     def needs_maps(self) -> bool:
         return "maps" in self.detector.requires
 
+    def schedule(self, rest, term, logits, target):
+        """Selective and orthogonal descend ``f`` until the input is fooled, then ``g``: fooled is
+        the later phase, and within a phase the value it descends decides."""
+        phase = fooled(logits, target, self.margin)
+        return torch.where(phase, term, rest), phase
+
     def score(self, feats) -> torch.Tensor:
         """(N,) ``g(x)``: the detector's score over its clean spread; kept for :meth:`observe`."""
         self._last = (self.detector.torch_score(feats) / self.scale)
@@ -133,9 +142,10 @@ class DetectorTerm(LossTerm):
 
 
 class Joint(DetectorTerm):
-    """Classification loss plus lambda times the detector's score, lambda searched per input (C&W 2017)."""
+    """C&W's margin plus lambda times the detector's score, lambda bisected per input (C&W 2017)."""
 
     name = "joint"
+    replaces_objective = True  # its margin takes the place of the attack's classification loss
 
     def __init__(self, detector, *, scale: float = 1.0, margin: float = MARGIN, rounds: int = 4, factor: float = 4.0):
         super().__init__(detector, scale=scale, margin=margin)
@@ -145,20 +155,36 @@ class Joint(DetectorTerm):
 
     def prepare(self, attack, x, target, index):
         super().prepare(attack, x, target, index)
-        self.lam = torch.ones(len(x), device=x.device)
+        self.lam = torch.ones(len(x), device=x.device, dtype=torch.float64)
+        self.fooled_at = torch.zeros_like(self.lam)                    # the largest lambda that fooled (0: none)
+        self.failed_at = torch.full_like(self.lam, float("inf"))       # the smallest lambda that failed
+        self.tried = [self.lam.clone()]                                # the lambdas of each round, (N,) each
         self._round_found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
 
     def __call__(self, feats, target):
-        return self.lam.to(feats.logits.dtype) * self.score(feats)
+        logits = feats.logits
+        target_logit = logits.gather(1, target[:, None]).squeeze(1)
+        others = logits.scatter(1, target[:, None], float("-inf")).max(1).values
+        hinge = torch.clamp(others - target_logit, min=-self.margin)
+        return hinge + self.lam.to(logits.dtype) * self.score(feats)
 
     def observe(self, x, feats, target):
         super().observe(x, feats, target)
         self._round_found |= feats.logits.detach().argmax(1) == target
 
+    def next_lambda(self) -> torch.Tensor:
+        """(N,) the next round's lambda from the bracket each input's runs have set."""
+        self.fooled_at = torch.where(self._round_found, torch.maximum(self.fooled_at, self.lam), self.fooled_at)
+        self.failed_at = torch.where(self._round_found, self.failed_at, torch.minimum(self.failed_at, self.lam))
+        bracketed = (self.fooled_at > 0) & torch.isfinite(self.failed_at)
+        return torch.where(bracketed, (self.fooled_at * self.failed_at).sqrt(),
+                           torch.where(self._round_found, self.lam * self.factor, self.lam / self.factor))
+
     def finish(self, attack, adv):
         adv = super().finish(attack, adv)
         for _ in range(self.rounds - 1):
-            self.lam = torch.where(self._round_found, self.lam * self.factor, self.lam / self.factor)
+            self.lam = self.next_lambda()
+            self.tried.append(self.lam.clone())
             self._round_found = torch.zeros_like(self._round_found)
             last = attack.project(attack.perturb(self._x, self._target, self._index).detach(), self._x)
             adv = super().finish(attack, last)
