@@ -11,6 +11,8 @@ def test_checkpoints_follow_autoattacks_rule():
     # intervals 22, 19, 16, 13, 10, 7, then 6 (3% shorter each time, never below 6%)
     assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
     assert checkpoints(50) == [11, 21, 30, 38, 45]  # intervals 11, 10, 9, 8, 7 (int(1.5) = 1 shorter each)
+    # 25 steps: int(0.75) = 0, yet each interval is one step shorter, down to int(1.5) = 1
+    assert checkpoints(25) == [5, 9, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
 
 
 class Bowl(torch.nn.Module):

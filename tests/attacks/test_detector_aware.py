@@ -93,7 +93,8 @@ def test_joint_searches_lambda_per_input_and_keeps_the_best_iterate(planted):
     result = attack(x, y)
     term = attack.terms[0]
     assert len(attack.trace) == 4 * 8  # four rounds of eight steps, each traced
-    assert set(attack.trace[0]) == {"success", "joint", "zero_gradient", "nonfinite_gradient"}  # no "ce"
+    assert set(attack.trace[1]) == {"success", "joint", "zero_gradient", "nonfinite_gradient"}  # no "ce"
+    assert sum("run_start" in step for step in attack.trace) == 4  # each round of the lambda search is a run
     assert len(set(term.lam.tolist())) > 1  # lambda went up for some inputs and down for others
     with torch.no_grad():
         reached = model(result.adv).argmax(1) == result.target

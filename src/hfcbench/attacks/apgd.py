@@ -19,9 +19,11 @@ rules' second phase (fooled, descending the detector's score) beats any iterate 
 
 The classification loss is a targeted margin that works for two classes, where AutoAttack's DLR
 is undefined: ``max(max_{i != t} z_i - z_t, -kappa)`` (C&W's, ``kappa`` = 0.05: past it the
-budget goes to the add-on terms); with four classes or more, AutoAttack's targeted DLR scale
-``(max_{i != t} z_i - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``, which no rescaling of the logits
-changes. ``apgd-ce`` uses cross-entropy instead (AutoAttack's APGD-CE).
+budget goes to the add-on terms); with four classes or more, the same margin over AutoAttack's
+targeted DLR scale, ``max((max_{i != t} z_i - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2), -kappa)``,
+which no rescaling of the logits changes (AutoAttack's numerator is ``z_y - z_t``, the true class
+against the target; hfcbench's targeted protocol has no untargeted counterpart, so it takes the
+strongest other class). ``apgd-ce`` uses cross-entropy instead (AutoAttack's APGD-CE).
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ KAPPA = 0.05
 
 def checkpoints(steps: int) -> list[int]:
     """The iterations after which APGD checks its progress: intervals of 22% of ``steps`` at
-    first, each 3% shorter than the last down to 6% (AutoAttack's integer arithmetic)."""
+    first, each 3% (at least one step) shorter than the last down to 6% (AutoAttack's integer
+    arithmetic)."""
     out, at = [], 0
-    interval, shrink, floor = max(int(0.22 * steps), 1), int(0.03 * steps), max(int(0.06 * steps), 1)
+    interval, shrink, floor = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
     while at + interval <= steps:
         at += interval
         out.append(at)
@@ -61,7 +64,8 @@ class TargetedMargin(LossTerm):
         if logits.shape[1] < 4:
             return torch.clamp(others - target_logit, min=-KAPPA)
         ordered = logits.sort(1, descending=True).values
-        return (others - target_logit) / (ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12)
+        scale = ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12
+        return torch.clamp((others - target_logit) / scale, min=-KAPPA)
 
 
 class APGD(Attack):
@@ -109,6 +113,7 @@ class APGD(Attack):
         shape = (-1, *[1] * (x.dim() - 1))
         eta = torch.full((len(x),), 2 * self.eps, device=x.device, dtype=x.dtype)
         x_k = x_prev = x_start
+        self.begin_run()
         now = self.evaluate(x_k, target)
         best_x, best = x_k.clone(), now
         adv_x, adv = x_k.clone(), now  # the best iterate that fooled the classifier

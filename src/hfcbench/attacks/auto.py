@@ -25,6 +25,7 @@ import torch
 
 from ..errors import InvalidParameterError
 from ..models.features import FeatureExtractor, eval_mode
+from .adaptive.detector import JOINT_ROUNDS
 from .base import AttackResult
 
 VERSIONS = ("standard", "plus")
@@ -50,7 +51,7 @@ def build_auto(model, *, context, ready_terms: dict, term_params: dict | None = 
     steps = STEPS if steps is None else steps
     arms = {}
     for spec in ARMS[check_version(version)]:
-        rounds = 4 if spec.endswith("+joint") else 1
+        rounds = JOINT_ROUNDS if spec.endswith("+joint") else 1
         arms[spec] = build_attack(spec, model, context=context, ready_terms=ready_terms, term_params=term_params,
                                   eps=eps, steps=max(steps // rounds, 1), seed=seed, restarts=RESTARTS[version])
     return AutoDetectorAttack(model, arms, context.detector)
@@ -92,6 +93,7 @@ class AutoDetectorAttack:
         names = list(results)
         first = results[names[0]]
         scores = torch.stack([torch.where(results[n].success, self._scores(results[n].adv), torch.inf) for n in names])
+        scores = torch.nan_to_num(scores, nan=torch.inf)  # a NaN score never wins
         winner = scores.argmin(0)                                                    # (N,) the arm chosen per image
         success = torch.stack([results[n].success for n in names]).any(0)
         adv = first.adv.clone()

@@ -216,7 +216,8 @@ class Attack:
         self._maps = "all" if any(t.needs_maps for t in self.terms) else ()
         self._stepped: torch.nn.Module | None = None  # the model the steps run on, chosen at the first one
         self._extractor = FeatureExtractor(model, maps=self._maps) if layered else None  # checks the layers
-        self.trace: list[dict] | None = None  # set to a list to record every step (see gradient)
+        self.trace: list[dict] | None = None  # set to a list to record every step (see evaluate)
+        self._run_start = True  # the next evaluation begins a run (perturb marks it; the trace says so)
 
     # -- objective ------------------------------------------------------------------------------
     def classification_terms(self) -> list[LossTerm]:
@@ -278,10 +279,12 @@ class Attack:
         if self.trace is not None:
             with torch.no_grad():
                 flat = grad.flatten(1)
-                self.trace.append({"success": float((logits.argmax(1) == target).float().mean()),
+                self.trace.append({**({"run_start": 1} if self._run_start else {}),
+                                   "success": float((logits.argmax(1) == target).float().mean()),
                                    **{term.name or type(term).__name__: float(v.mean()) for term, v in values.items()},
                                    "zero_gradient": float((flat == 0).all(1).float().mean()),
                                    "nonfinite_gradient": float((~torch.isfinite(flat)).any(1).float().mean())})
+        self._run_start = False
         return Step(grad, value.double(), phase, logits.argmax(1) == target)
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -290,8 +293,13 @@ class Attack:
 
     # -- the maths (subclasses) ----------------------------------------------------------------------
     def perturb(self, x: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """The adversarial inputs for ``x`` (N, C, *spatial); ``index`` (N,) seeds random choices."""
+        """The adversarial inputs for ``x`` (N, C, *spatial); ``index`` (N,) seeds random choices.
+        A subclass calls :meth:`begin_run` before each run of steps it makes (a restart, say)."""
         raise NotImplementedError
+
+    def begin_run(self) -> None:
+        """Mark the next evaluation as the first of a run of steps (the trace records where runs begin)."""
+        self._run_start = True
 
     def calibrate(self, x: torch.Tensor) -> None:
         """Set data-dependent constants from every input of one call (``x`` on the model's device),

@@ -31,6 +31,7 @@ class BIM(Attack):
         """Yield ``x*_1, ..., x*_T`` (callers inspecting the path, e.g. the gradient-consistency
         experiment, run it inside :func:`~hfcbench.models.features.eval_mode`)."""
         x_adv, state = self.start(x, index), None
+        self.begin_run()
         for _ in range(self.steps):
             step, state = self.direction(self.gradient(x_adv, target), state)
             x_adv = self.project(x_adv - self.alpha * step, x)

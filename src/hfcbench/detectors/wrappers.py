@@ -25,9 +25,12 @@ Both expose the wrapped detector's ``requires`` and are fitted already (they wra
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from torch.autograd.function import once_differentiable
 
 from ..errors import HfcbenchError
 from ..models.features import PENULTIMATE, Features
@@ -66,6 +69,7 @@ class _QueriedScore(torch.autograd.Function):
         return torch.as_tensor(surrogate.query(feats, tensors), dtype=tensors[0].dtype, device=tensors[0].device)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output):
         grads = ctx.surrogate.estimate(ctx.feats, ctx.saved_tensors)
         return (None, None, *[g * grad_output.view(-1, *[1] * (g.dim() - 1)) for g in grads])
@@ -73,23 +77,29 @@ class _QueriedScore(torch.autograd.Function):
 
 class Surrogate(Detector):
     """A differentiable stand-in for ``detector`` (module docstring): its score is the real one.
-    Its gradient in the features (every layer vector; the maps where the detector reads them; the
-    logits follow the penultimate vector) is estimated from ``directions`` antithetic pairs of
-    queries, ``(s(f + h u) - s(f - h u)) / 2h`` along Gaussian directions ``u``, with ``h``
-    ``sigma`` times each feature's spread over the batch: a local linear model of the score fitted
-    to queries, chained with the classifier's exact gradient."""
+    Its gradient in the features the detector reads (the layer vectors for ``"layers"``, the
+    penultimate vector for ``"penultimate"``, ``"logits"`` or ``"head"`` -- the logits follow it
+    through the final linear layer -- and the maps for ``"maps"``) is estimated from ``directions``
+    antithetic pairs of queries, ``(s(f + h u) - s(f - h u)) / 2h`` along Gaussian directions
+    ``u``: a local linear model of the score fitted to queries, chained with the classifier's exact
+    gradient. ``h`` is ``sigma`` times each feature's spread over the AdvTrain clean inputs (set by
+    :meth:`check`), and each input's directions are drawn from the seed and its own features, so
+    an estimate depends neither on the batch nor on what was queried before."""
 
     name = "surrogate"
 
     def __init__(self, detector: Detector, *, directions: int = 16, sigma: float = 0.05, seed: int = 0):
         self.detector, self.directions, self.sigma, self.seed = detector, directions, sigma, seed
         self.requires = detector.requires  # type: ignore[misc]  # the wrapped detector's, per instance
-        self.queries_ = 0
 
     def _parts(self, feats: Features) -> list[tuple[str, str]]:
-        """The (kind, name) of each feature tensor the estimate moves: every layer vector, and the
-        full maps where the detector reads them."""
-        parts = [("layers", name) for name in feats.layer_names]
+        """The (kind, name) of each feature tensor the detector reads, which the estimate moves."""
+        if "layers" in self.requires:
+            parts = [("layers", name) for name in feats.layer_names]
+        elif self.requires & {"penultimate", "logits", "head"} or "maps" not in self.requires:
+            parts = [("layers", PENULTIMATE)]
+        else:
+            parts = []
         if "maps" in self.requires:
             parts += [("maps", name) for name in feats.maps]
         return parts
@@ -102,22 +112,28 @@ class Surrogate(Detector):
         ``tensors``; the logits follow the penultimate vector through the final linear layer
         where the features carry it (so a score of the logits moves with them)."""
         parts = dict(zip(self._parts(feats), (t.detach() for t in tensors), strict=True))
-        if feats.head_weight is not None:
+        if feats.head_weight is not None and ("layers", PENULTIMATE) in parts:
             penultimate = parts[("layers", PENULTIMATE)]
             bias = 0.0 if feats.head_bias is None else feats.head_bias.to(penultimate)
             parts[("logits", "")] = penultimate @ feats.head_weight.to(penultimate).T + bias
-        self.queries_ += 1
         return self.detector.score(feats.replaced(parts))
 
+    def _directions(self, tensors, draw: int) -> list[torch.Tensor]:
+        """Direction ``draw`` of every input, from a generator of (seed, draw, the input's features)."""
+        rows = []
+        for i in range(len(tensors[0])):
+            content = b"".join(t[i].detach().cpu().double().numpy().tobytes() for t in tensors)
+            generator = torch.Generator().manual_seed(int(np.random.SeedSequence(
+                [self.seed, draw, zlib.crc32(content)]).generate_state(1)[0]))
+            rows.append([torch.randn(t.shape[1:], generator=generator, dtype=t.dtype) for t in tensors])
+        return [torch.stack([row[k] for row in rows]).to(t.device) for k, t in enumerate(tensors)]
+
     def estimate(self, feats: Features, tensors) -> list[torch.Tensor]:
-        """The estimated gradient of the score in each of ``tensors`` (module docstring)."""
-        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.queries_])
-                                                      .generate_state(1)[0]))
-        steps = [self.sigma * t.detach().std(0, keepdim=True).clamp_min(1e-6) if len(t) > 1 else
-                 torch.full_like(t[:1], self.sigma) for t in tensors]
+        """The estimated gradient of the score in each of ``tensors`` (class docstring)."""
+        steps = [h.to(device=t.device, dtype=t.dtype) for h, t in zip(self.steps_, tensors, strict=True)]
         grads = [torch.zeros_like(t) for t in tensors]
-        for _ in range(self.directions):
-            directions = [torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device) for t in tensors]
+        for draw in range(self.directions):
+            directions = self._directions(tensors, draw)
             up = self.query(feats, [t + h * u for t, h, u in zip(tensors, steps, directions, strict=True)])
             down = self.query(feats, [t - h * u for t, h, u in zip(tensors, steps, directions, strict=True)])
             change = torch.as_tensor((up - down) / 2, dtype=tensors[0].dtype, device=tensors[0].device)
@@ -126,10 +142,11 @@ class Surrogate(Detector):
         return grads
 
     def check(self, feats: Features) -> Surrogate:
-        """Measure the estimate on ``feats`` (AdvTrain clean inputs) before any attack: the
-        Spearman correlation between the score change the estimated gradient predicts and the real
-        change along fresh (held-out) directions; ``fit_quality_``. Refuses constant or non-finite
-        scores, which no gradient can follow."""
+        """Set the finite-difference steps from ``feats`` (AdvTrain clean inputs) and measure the
+        estimate there before any attack: the Spearman correlation between the score change the
+        estimated gradient predicts and the real change, along held-out directions (``fit_quality_``;
+        the forward score is the real one, so this is the whole of the surrogate's error). Refuses
+        constant or non-finite scores, which no gradient can follow."""
         scores = self.detector.score(feats)
         if not np.isfinite(scores).all():
             raise SurrogateError(f"{type(self.detector).__name__}'s scores hold NaN or infinite values: no surrogate "
@@ -138,16 +155,15 @@ class Surrogate(Detector):
             raise SurrogateError(f"{type(self.detector).__name__} gives one constant score on {len(scores)} inputs: "
                                  "no surrogate can follow it")
         tensors = [t.detach() for t in self._tensors(feats)]
+        self.steps_ = [self.sigma * t.std(0, keepdim=True).clamp_min(1e-6).cpu() for t in tensors]
+        self.fitted_ = True
         grads = self.estimate(feats, tensors)
-        generator = torch.Generator().manual_seed(self.seed + 1)
-        steps = [self.sigma * t.std(0, keepdim=True).clamp_min(1e-6) for t in tensors]
-        directions = [torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device) for t in tensors]
-        moved = self.query(feats, [t + h * u for t, h, u in zip(tensors, steps, directions, strict=True)])
-        predicted = sum((g * h * u).flatten(1).sum(1) for g, h, u in zip(grads, steps, directions, strict=True))
+        held_out = self._directions(tensors, self.directions)  # a draw the estimate did not use
+        moved = self.query(feats, [t + h * u for t, h, u in zip(tensors, self.steps_, held_out, strict=True)])
+        predicted = sum((g * h * u).flatten(1).sum(1) for g, h, u in zip(grads, self.steps_, held_out, strict=True))
         rho = float(spearmanr(np.asarray(predicted), moved - scores).statistic)
         self.fit_quality_ = {"spearman_heldout": rho if np.isfinite(rho) else None, "directions": self.directions,
                              "n_checked": len(scores)}
-        self.fitted_ = True
         return self
 
     def torch_score(self, feats: Features) -> torch.Tensor:

@@ -231,8 +231,9 @@ class Artifacts:
         must fool the classifier, and a detector-aware one evade the detector too (Carlini's
         sanity check)."""
         images, labels, index = self.pool("advtest")
-        key = self.cache_key("checks", spec=spec, index=index[:16].tolist(), steps=self.config.steps,
-                             seed=self.config.seed, auto_version=self.config.auto_version,
+        c = self.config
+        key = self.cache_key("checks", spec=spec, index=index[:16].tolist(), steps=c.steps, seed=c.seed,
+                             auto_version=c.auto_version, m=c.gmm_components, hfc_weight=c.hfc_weight,
                              **({"detector": self.detector_key(*against)} if against else {}))
 
         def compute():

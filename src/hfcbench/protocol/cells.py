@@ -79,7 +79,8 @@ def strength_checks(art: Artifacts, attack: str, against: tuple[str, str], score
                         f"({np.median(scores['after']):.3g} vs {np.median(scores['before']):.3g}): gradient masking "
                         "or a broken gradient?")
     if success.mean() < 1:
-        warnings.append(f"unbounded (eps = 1, 4x the steps), {attack} fooled the classifier on only "
+        how = "100 APGD iterations per arm" if attack == "auto" else "4x the steps"
+        warnings.append(f"unbounded (eps = 1, {how}), {attack} fooled the classifier on only "
                         f"{100 * success.mean():.0f}% of {len(success)} images (it should reach 100%)")
     evasion = unbounded_evasion(art, name, fit_attack, unbounded["adv"], success, scores["clean"])
     if evasion["auc"] is not None and evasion["auc"] >= 0.1 and evasion["evasion5"] <= 0.9:
@@ -87,9 +88,14 @@ def strength_checks(art: Artifacts, attack: str, against: tuple[str, str], score
                         f"should fall below 10) and evasion {100 * evasion['evasion5']:.0f}% at 5% FPR (it should pass "
                         "90%): a weak attack, or a detector no attacker can evade?")
     warnings += trace_flags(attack, trace)
+    target = art.attack_target(name, fit_attack)[1]
+    rho = target.get("spearman_heldout")
+    if target["adaptive"] == "surrogate" and (rho is None or rho < 0.2):
+        warnings.append(f"the surrogate's gradient estimate barely predicts {name}'s score changes (held-out Spearman "
+                        f"{rho}): its AEs may understate what an attacker achieves")
     detector = art.fitted_detector(name, fit_attack)
-    if not detector.stochastic and not np.array_equal(detector.score(art.clean_features(
-            "advtest", maps=art.needs_maps(name))), scores["clean"]):
+    if not detector.stochastic and not np.allclose(detector.score(art.clean_features(
+            "advtest", maps=art.needs_maps(name))), scores["clean"], rtol=1e-6, atol=1e-9):
         warnings.append(f"{name} gave other scores on the same clean images at a second call: declare it stochastic "
                         "(attacks then average its gradient over fresh draws)")
     if metrics.get("auc_after_ci_high") is not None and metrics["auc_after_ci_high"] < 0.5:
@@ -114,22 +120,35 @@ def unbounded_evasion(art: Artifacts, name: str, fit_attack: str, adv, success: 
 
 def trace_flags(attack: str, trace) -> list[str]:
     """Warnings from an AE set's per-step trace (one list, or one per arm of ``auto``): the
-    detector term still falling over the last 10% of steps, zero or non-finite gradients."""
+    detector term's best value still falling over the last 10% of a run (a batch, restart or
+    lambda round: the trace marks where each begins), zero gradients on over 10% of the inputs at
+    any step, non-finite gradients."""
     traces = trace if isinstance(trace, dict) else {attack: trace or []}
     out = []
     for arm, steps in traces.items():
+        runs: list[list[dict]] = []
+        current: list[dict] = []
+        for step in steps:
+            if step.get("run_start") and current:
+                runs.append(current)
+                current = []
+            current.append(step)
+        runs += [current] if current else []
         for term in [k for k in (steps[0] if steps else {}) if k in DETECTOR_TERMS]:
-            values = [s[term] for s in steps if term in s]
-            cut = int(0.9 * len(values))
-            if len(values) >= 10 and min(values[cut:]) < values[cut - 1] - 0.01 * (max(values) - min(values)):
-                out.append(f"{arm}: the detector term was still falling over the last 10% of the steps (not "
-                           "converged: more steps may hide the AEs better)")
+            for run in runs:
+                best = np.minimum.accumulate([s[term] for s in run if term in s])
+                cut = int(0.9 * len(best))
+                if len(best) >= 10 and best[-1] < best[cut - 1] - 0.01 * (best[0] - best[-1] + 1e-12):
+                    out.append(f"{arm}: the detector term's best value was still falling over the last 10% of the "
+                               "steps (not converged: more steps may hide the AEs better)")
+                    break
         if any(s.get("nonfinite_gradient", 0) > 0 for s in steps):
             out.append(f"{arm}: non-finite gradients at some steps")
-        if steps and steps[0].get("zero_gradient", 0) > 0:
-            out.append(f"{arm}: a zero gradient on {100 * steps[0]['zero_gradient']:.0f}% of the inputs at the first "
-                       "step (a flat or masked loss)")
-    return out
+        worst = max((s.get("zero_gradient", 0) for s in steps), default=0)
+        if worst > 0.1:
+            out.append(f"{arm}: a zero gradient on {100 * worst:.0f}% of the inputs at some step (a flat or masked "
+                       "loss, or a piecewise-constant detector score)")
+    return sorted(set(out), key=out.index)
 
 
 def faced(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> list[str]:

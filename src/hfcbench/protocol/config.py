@@ -308,6 +308,9 @@ def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
         if repeated:
             raise InvalidParameterError(f"attack {name!r} names {', '.join(map(repr, repeated))} twice; give each "
                                         "add-on once (e.g. bim+hfc)")
+        if "auto" in parts and len(parts) > 1:
+            raise InvalidParameterError(f"attack {name!r}: auto is a whole ensemble of its own and takes no add-on or "
+                                        "base attack; give it alone (--attacks auto)")
         if name == "hfc":
             pairs += [(b, f"{b}+hfc") for b in fit_attacks]
         elif len(parts) > 1:

@@ -51,6 +51,7 @@ from ..base import LossTerm
 from .context import AttackContext, require_context
 
 MARGIN = 0.05
+JOINT_ROUNDS = 4  # joint's lambda search: attack runs per input
 
 
 class NotAdaptiveError(HfcbenchError):
@@ -147,7 +148,8 @@ class Joint(DetectorTerm):
     name = "joint"
     replaces_objective = True  # its margin takes the place of the attack's classification loss
 
-    def __init__(self, detector, *, scale: float = 1.0, margin: float = MARGIN, rounds: int = 4, factor: float = 4.0):
+    def __init__(self, detector, *, scale: float = 1.0, margin: float = MARGIN, rounds: int = JOINT_ROUNDS,
+                 factor: float = 4.0):
         super().__init__(detector, scale=scale, margin=margin)
         if not (isinstance(rounds, int) and rounds >= 1 and factor > 1):
             raise InvalidParameterError(f"joint needs rounds >= 1 and factor > 1, got {rounds} and {factor}")
