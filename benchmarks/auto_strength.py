@@ -10,7 +10,8 @@ orthogonal PGD as Bryniarski et al.'s driver runs it (N fixed signed steps of ep
 schedule; hfcbench's ``orthogonal`` follows their ``attack.py`` step for step) on the same fitted
 detectors and images, against ``auto``.
 
-    python benchmarks/auto_strength.py --dataset pneumoniamnist --profile quick --limit 300 [--opgd-steps 1000]
+    python benchmarks/auto_strength.py --dataset pneumoniamnist --profile quick --limit 300 [--epochs 4]
+        [--opgd-steps 1000]
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ def main() -> None:
     parser.add_argument("--dataset", default="pneumoniamnist")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=None, help="classifier epochs (default: the profile's)")
     parser.add_argument("--out", default="auto-strength")
     parser.add_argument("--opgd-steps", type=int, default=0)
     args = parser.parse_args()
-    config = RunConfig(dataset=args.dataset, profile=args.profile, limit=args.limit, detectors="all",
-                       attacks=",".join([*PAPER, *AWARE, "auto"]), fit_attacks="bim", device="cpu", quiet=True,
-                       out=args.out)
+    config = RunConfig(dataset=args.dataset, profile=args.profile, limit=args.limit, epochs=args.epochs,
+                       detectors="all", attacks=",".join([*PAPER, *AWARE, "auto"]), fit_attacks="bim", device="cpu",
+                       quiet=True, out=args.out)
     start = time.perf_counter()
     run = Runner(config)
     records = {(r["attack"], r["detector"]): r for r in run.run(Path(args.out) / "results.jsonl")}

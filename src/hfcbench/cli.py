@@ -340,6 +340,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="an AUC resting on fewer successful AEs is not shown or ranked (default 20)")
     p.add_argument("--auto-version", dest="auto_version",
                    help="--attacks auto: standard (1 restart per arm) or plus (5 restarts, cross-entropy arms too)")
+    p.add_argument("--auto-steps", dest="auto_steps", type=int,
+                   help="--attacks auto: APGD iterations of each arm (default 100; the smoke profile's 20)")
     p.add_argument("--no-noisy", dest="noisy", action="store_false", default=None,
                    help="fit detectors without noisy copies of the clean inputs as extra negatives")
     p.add_argument("--batch-size", dest="batch_size", type=int)

@@ -37,7 +37,8 @@ RECORD_FORMAT = 2
 NOT_ADAPTIVE = "not adaptively attacked"
 KEY_FIELDS = ("dataset", "model", "seed", "fit_attack", "attack", "detector")
 SETTING_FIELDS = ("eps", "alpha", "steps", "epochs", "limit", "gmm_components", "hfc_weight", "noisy",
-                  "checkpoint_sha256", "layers", "image_size", "window", "auto_version")
+                  "checkpoint_sha256", "layers", "image_size", "window", "auto_version",
+                  "auto_steps")
 
 
 def settings(record: dict) -> tuple:

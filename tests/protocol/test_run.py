@@ -185,7 +185,7 @@ def test_the_pinned_gate_reproduces_a_baseline_made_the_same_way(tmp_path, data_
 def test_attack_pairs_follow_the_paper_tables():
     assert attack_pairs("hfc,closest", ["bim", "pgd"]) == [("bim", "bim+hfc"), ("pgd", "pgd+hfc"), ("bim", "closest")]
     assert attack_pairs("mim+hfc,kde", ["bim"]) == [("mim", "mim+hfc"), ("bim", "kde")]
-    assert len(attack_pairs("all", ["bim", "pgd", "mim", "tim", "cw"])) == 5 + 4 + 3  # hfc, Table II, detector-aware
+    assert len(attack_pairs("all", ["bim", "pgd", "mim", "tim", "cw"])) == 5 + 4 + 4  # hfc, Table II, detector-aware
     assert attack_pairs("joint,mim+orthogonal", ["bim"]) == [("bim", "joint"), ("mim", "mim+orthogonal")]
 
 

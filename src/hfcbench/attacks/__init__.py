@@ -63,10 +63,14 @@ def build_attack(spec: str, model, *, context=None, term_params: dict | None = N
     """
     ready_terms = ready_terms or {}
     names = [part.strip().lower() for part in spec.split("+")]
-    if names == ["auto"]:
-        from .auto import build_auto
+    if names == ["auto"]:  # the arms of the ensemble, each built as any attack
+        from .auto import AutoDetectorAttack, arm_budgets
 
-        return build_auto(model, context=context, ready_terms=ready_terms, term_params=term_params, **params)
+        version, steps = params.pop("version", "standard"), params.pop("steps", None)
+        params.pop("alpha", None)  # APGD sets its own step sizes
+        arms = {arm: build_attack(arm, model, context=context, term_params=term_params, ready_terms=ready_terms,
+                                  **params, **budget) for arm, budget in arm_budgets(version, steps).items()}
+        return AutoDetectorAttack(model, arms, context.detector)
     base_name = names[0] if is_base(names[0]) else "bim"
     add_ons = names[1:] if is_base(names[0]) else names
     terms = []

@@ -41,20 +41,13 @@ def check_version(version: str) -> str:
     return version
 
 
-def build_auto(model, *, context, ready_terms: dict, term_params: dict | None = None, eps: float, seed: int = 0,
-               steps: int | None = STEPS, version: str = "standard", **_) -> AutoDetectorAttack:
-    """The arms of ``version`` on ``model`` against ``context.detector`` with budget ``eps``, each of
-    ``steps`` APGD iterations (``apgd+joint``: 4 rounds of ``steps / 4``). Other budget settings of
-    the caller (its BIM step size) do not apply to APGD and are ignored."""
-    from . import build_attack
-
+def arm_budgets(version: str, steps: int | None) -> dict[str, dict]:
+    """``{arm spec: its budget}`` for ``version``: ``steps`` APGD iterations (default 100) and the
+    version's restarts; ``apgd+joint`` gets ``steps / JOINT_ROUNDS`` per round of its lambda search,
+    so each arm costs about the same."""
     steps = STEPS if steps is None else steps
-    arms = {}
-    for spec in ARMS[check_version(version)]:
-        rounds = JOINT_ROUNDS if spec.endswith("+joint") else 1
-        arms[spec] = build_attack(spec, model, context=context, ready_terms=ready_terms, term_params=term_params,
-                                  eps=eps, steps=max(steps // rounds, 1), seed=seed, restarts=RESTARTS[version])
-    return AutoDetectorAttack(model, arms, context.detector)
+    return {spec: {"steps": max(steps // (JOINT_ROUNDS if spec.endswith("+joint") else 1), 1),
+                   "restarts": RESTARTS[version]} for spec in ARMS[check_version(version)]}
 
 
 class AutoDetectorAttack:

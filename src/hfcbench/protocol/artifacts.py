@@ -187,8 +187,8 @@ class Artifacts:
         e.g. the substitute model of a transfer attack)."""
         c = self.config
         hfc = {"m": c.gmm_components, "hfc_weight": c.hfc_weight} if "hfc" in spec.split("+") else {}
-        auto = {"auto_version": c.auto_version, "m": c.gmm_components, "hfc_weight": c.hfc_weight} \
-            if spec == "auto" else {}
+        auto = {"auto_version": c.auto_version, "auto_steps": c.auto_steps, "m": c.gmm_components,
+                "hfc_weight": c.hfc_weight} if spec == "auto" else {}
         return self.cache_key("aes", spec=spec, pool=pool, index=self.pool(pool)[2].tolist(), eps=c.eps,
                               alpha=c.alpha, steps=c.steps, seed=c.seed, **hfc, **auto, **extra)
 
@@ -233,7 +233,8 @@ class Artifacts:
         images, labels, index = self.pool("advtest")
         c = self.config
         key = self.cache_key("checks", spec=spec, index=index[:16].tolist(), steps=c.steps, seed=c.seed,
-                             auto_version=c.auto_version, m=c.gmm_components, hfc_weight=c.hfc_weight,
+                             auto_version=c.auto_version, auto_steps=c.auto_steps, m=c.gmm_components,
+                             hfc_weight=c.hfc_weight,
                              **({"detector": self.detector_key(*against)} if against else {}))
 
         def compute():
@@ -381,7 +382,7 @@ class Artifacts:
         parts = spec.split("+")
         auto = spec == "auto"
         if auto:
-            budget.update(steps=None, version=c.auto_version)  # APGD's own iterations and step sizes
+            budget.update(steps=c.auto_steps, version=c.auto_version)  # APGD's own iterations and step sizes
         ready: dict[str, LossTerm] = ({"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)}
                                       if "hfc" in parts or auto else {})
         needs_context = auto or any(not is_base(p) and p not in ready for p in parts)

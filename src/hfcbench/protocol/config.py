@@ -23,13 +23,14 @@ MAX_SEED = 2 ** 63 - 1
 
 PROFILES: dict[str, dict[str, Any]] = {
     # a tiny run for tests: seconds of training, few samples, few steps
-    "smoke": dict(model=None, epochs=None, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2),
+    "smoke": dict(model=None, epochs=None, limit=120, eps=8 / 256, alpha=1 / 256, steps=8, gmm_components=2,
+                  auto_steps=20),
     # the CPU default: the budget found by --eps auto, 16 steps of alpha = 2 eps / 16
     "quick": dict(model=None, epochs=15, limit=None, eps="auto", alpha=None, steps=16,
-                  gmm_components=16),
+                  gmm_components=16, auto_steps=100),
     # the paper's hyper-parameters (Sec. V-A): eps 1/256, alpha 0.02/256, T = 2 eps / alpha
     "paper": dict(model=None, epochs=15, limit=None, eps=1 / 256, alpha=0.02 / 256, steps=None,
-                  gmm_components=16),
+                  gmm_components=16, auto_steps=100),
 }
 # the smoke profile's (architecture, epochs) by the data's spatial dims: 2 epochs leave a 3-D model
 # predicting one class only
@@ -114,6 +115,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "limit": (_optional(lambda v: _whole(v, 10)),
               "a whole number >= 10 (the protocol needs 10 correctly classified images)"),
     "gmm_components": (_optional(_whole), "a whole number >= 1"),
+    "auto_steps": (_optional(lambda v: _whole(v, 4)), "a whole number >= 4 (APGD iterations of each arm of auto)"),
     "hfc_weight": (lambda v: _number(v) and v >= 0, "a finite number >= 0 (1 = the paper's lambda_l = 1/C_l)"),
     "noisy": (lambda v: isinstance(v, bool), "true or false"),
     "seed": (lambda v: _whole(v, 0, MAX_SEED), f"a whole number in [0, {MAX_SEED}]"),
@@ -136,8 +138,8 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
 # the options a config file (``--config``) and a sweep's grid may set; the rest are flags
 FILE_KEYS = ("dataset", "image_size", "window", "model", "checkpoint", "layers", "head", "mean", "std", "detectors",
              "attacks", "fit_attacks", "profile", "eps", "alpha", "steps", "epochs", "limit", "gmm_components",
-             "hfc_weight", "noisy", "seed", "seeds", "min_aes", "auto_version", "device", "batch_size", "out",
-             "data_dir", "cache_dir")
+             "hfc_weight", "noisy", "seed", "seeds", "min_aes", "auto_version", "auto_steps", "device", "batch_size",
+             "out", "data_dir", "cache_dir")
 
 
 def option_name(key: str) -> str:
@@ -176,6 +178,7 @@ class RunConfig:
     epochs: int | None = None
     limit: int | None = None
     gmm_components: int | None = None
+    auto_steps: int | None = None
     hfc_weight: float = 1.0
     noisy: bool = True
     seed: int = 0
