@@ -101,9 +101,7 @@ class APGD(Attack):
                 continue
             keep = _preferred(step, chosen_step)
             chosen = torch.where(keep.view(-1, *[1] * (x.dim() - 1)), adv, chosen)
-            chosen_step = Step(chosen_step.grad, torch.where(keep, step.value, chosen_step.value),
-                               torch.where(keep, step.phase, chosen_step.phase),
-                               torch.where(keep, step.success, chosen_step.success))
+            chosen_step = _merged(keep, step, chosen_step)
         assert chosen is not None
         return chosen
 
