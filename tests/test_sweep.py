@@ -126,10 +126,11 @@ def test_dry_run_prints_the_graph(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_local_sweep_gives_the_records_of_hfcbench_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("HFCBENCH_CACHE", str(tmp_path / "cache"))
+    """... with the cache folder of --cache-dir, which wins over the grid's cache_dir."""
     grid = grid_file(tmp_path, 'dataset = "synthetic"\nprofile = "smoke"\ndetectors = "kd,maha"\nattacks = "hfc"\n'
-                               'fit_attacks = "bim,pgd"\n')
-    assert run_sweep(str(grid), out=str(tmp_path / "sweep"), progress=False) == 0
+                               f'fit_attacks = "bim,pgd"\ncache_dir = "{tmp_path / "grid-cache"}"\n')
+    assert run_sweep(str(grid), out=str(tmp_path / "sweep"), progress=False, cache_dir=str(tmp_path / "cache")) == 0
+    assert list((tmp_path / "cache").rglob("*.pt")) and not (tmp_path / "grid-cache").exists()
     config = RunConfig(dataset="synthetic", profile="smoke", detectors="kd,maha", attacks="hfc", fit_attacks="bim,pgd",
                        quiet=True, cache_dir=str(tmp_path / "other-cache"))
     list(Runner(config).run(tmp_path / "run.jsonl"))

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .paths import disk_full, out_of_space
+from .paths import disk_full, file_mode, out_of_space
 
 CACHE_ENV = "HFCBENCH_CACHE"
 
@@ -76,6 +76,7 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.replace(tmp, path)

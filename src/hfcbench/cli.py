@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import HfcbenchError
-from .paths import writable_dir
+from .paths import writable_dir, writable_file
 from .plugins import register_plugin
 
 KINDS = ("datasets", "models", "detectors", "attacks", "experiments")
@@ -104,11 +104,18 @@ def _cmd_layers(args) -> int:
     from tabulate import tabulate
 
     from .models.own import describe_layers
-    from .models.zoo import PROBE_IMAGES, user_model
+    from .models.zoo import PROBE_IMAGES, raw_model, selected_layers
 
     dataset, choice = _model_and_data(args)
-    selected = user_model(dataset, choice)
+    model = raw_model(dataset, choice)
     probe = dataset.train.images[:PROBE_IMAGES]
+    try:
+        selected = selected_layers(model, choice, dataset)
+    except HfcbenchError as exc:  # still list the modules, so that the user can name some
+        rows = [row[:4] for row in describe_layers(model, probe, [])]
+        print(tabulate(rows, headers=["module", "type", "output shape", "calls"]))
+        print(f"hooked: none ({exc})")
+        return 2
     rows = [(name, kind, shape, calls, "hooked" if hooked else "")
             for name, kind, shape, calls, hooked in describe_layers(selected.model, probe, selected.layers)]
     print(tabulate(rows, headers=["module", "type", "output shape", "calls", ""]))
@@ -203,6 +210,8 @@ def _cmd_run(args) -> int:
         records += list(runner.run(out / "results.jsonl"))
         if config.benign_shift:
             benign += list(runner.run_benign_shift(out / "benign_shift.jsonl"))
+        if not config.quiet:
+            print(runner.stages.summary(), file=sys.stderr)
         if args.plots:
             from .report.plots import write_run_plots
 
@@ -233,7 +242,6 @@ def _cmd_validate(args) -> int:
 
 def _cmd_experiment(args) -> int:
     from dataclasses import replace
-    from pathlib import Path
 
     from .experiments import EXPERIMENTS, run_all
     from .report.plots import pyplot
@@ -261,47 +269,49 @@ def _cmd_experiment(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from pathlib import Path
 
     from .experiments.include import fill_template
 
-    text = fill_template(Path(args.template), Path(args.output))
+    text = fill_template(Path(args.template), writable_file(args.output, "-o"))
     print(f"wrote {args.output} ({len(text.splitlines())} lines)")
     return 0
 
 
 def _cmd_leaderboard(args) -> int:
+    from .protocol.config import check_option
     from .report.leaderboard import render
     from .results import read_records
 
+    check_option("min_aes", args.min_aes)
     records = read_records(args.files)
     if args.html:
         from .report.page import write_page
 
-        writable_dir(Path(args.html).expanduser().parent, "--html")
-        print(f"wrote {write_page(records, Path(args.html).expanduser(), min_aes=args.min_aes)}")
+        print(f"wrote {write_page(records, writable_file(args.html, '--html'), min_aes=args.min_aes)}")
         return 0
     print(render(records, "github" if args.markdown else "simple", min_aes=args.min_aes))
     return 0
 
 
 def _cmd_sweep(args) -> int:
+    from .protocol.config import check_option
     from .sweep import run_sweep
 
+    check_option("min_aes", args.min_aes)
     return run_sweep(args.grid, out=args.out, executor=args.executor, address=args.address, workers=args.workers,
-                     threads=args.threads, dry_run=args.dry_run, min_aes=args.min_aes, progress=not args.quiet)
+                     threads=args.threads, dry_run=args.dry_run, min_aes=args.min_aes, progress=not args.quiet,
+                     data_dir=args.data_dir, cache_dir=args.cache_dir)
 
 
 def _cmd_baseline(args) -> int:
     import json
-    from pathlib import Path
 
     from .cache import atomic_write_bytes
     from .report.gate import make_baseline
     from .results import read_records
 
     baseline = make_baseline(read_records(args.results))
-    atomic_write_bytes(Path(args.output), lambda h: h.write(json.dumps(baseline, indent=1).encode()))
+    atomic_write_bytes(writable_file(args.output, "-o"), lambda h: h.write(json.dumps(baseline, indent=1).encode()))
     print(f"wrote {len(baseline['entries'])} baseline entries to {args.output}")
     return 0
 
@@ -428,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-aes", dest="min_aes", type=int, default=20,
                    help="an AUC resting on fewer successful AEs (per seed) is not shown or ranked (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--data-dir", help="folder of data files for every grid point; wins over data_dir in the grid "
+                                      "(default: the grid's, then $HFCBENCH_DATA, then ~/.cache/hfcbench/data)")
+    p.add_argument("--cache-dir", help="cache folder for every grid point; wins over cache_dir in the grid (default: "
+                                       "the grid's, then $HFCBENCH_CACHE, then ~/.cache/hfcbench)")
     _add_isa(p)
     p.set_defaults(func=_cmd_sweep)
 
@@ -454,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except HfcbenchError as exc:
-        print(f"hfcbench: error: {exc}", file=sys.stderr)
+        # one line whatever the message holds (a file name with a line break is shown escaped)
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(exc))
+        print(f"hfcbench: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hfcbench: interrupted; finished work is cached and is reused by the next run", file=sys.stderr)

@@ -30,3 +30,14 @@ class NotFittedError(HfcbenchError, RuntimeError):
 
 class InvalidParameterError(HfcbenchError, ValueError):
     """A hyper-parameter outside its allowed range."""
+
+
+#: What a user's code (a plugin detector or attack, a model factory) may raise that hfcbench turns
+#: into a failure of that code alone: any exception, ``SystemExit`` included (a plugin calling
+#: ``sys.exit`` must not end the run silently). Ctrl-C (``KeyboardInterrupt``) still stops the run.
+PLUGIN_FAILURES = (Exception, SystemExit)
+
+
+def exit_hint(exc: BaseException) -> str:
+    """What to add to the one-line message of a user's code that failed with ``exc``."""
+    return " (it called sys.exit; raise an exception instead)" if isinstance(exc, SystemExit) else ""

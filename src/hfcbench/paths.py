@@ -34,6 +34,16 @@ def writable_dir(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
+def writable_file(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a file that can be written: not a folder, in a folder that exists (created if
+    missing) and can be written; otherwise an error naming ``option`` before any work is done."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise HfcbenchError(f"{option} {path} is a folder; give the name of a file (in it, or beside it)")
+    writable_dir(path.parent, f"{option} (its folder)")
+    return path
+
+
 def disk_full(path: str | os.PathLike) -> HfcbenchError:
     """The error for a write to ``path`` that ran out of space (what was written before is intact)."""
     try:
@@ -50,3 +60,12 @@ def out_of_space(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in DISK_FULL
     return isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "file write failed" in str(exc))
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the user's umask (``0o666 & ~umask``): what a file written
+    through a private temporary file (mode 0600) is given before it is renamed into place, so a
+    page or a results file in a shared folder is readable as any other file there."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from .errors import DuplicateComponentError, HfcbenchError, UnknownComponentError
+from .errors import PLUGIN_FAILURES, DuplicateComponentError, HfcbenchError, UnknownComponentError, exit_hint
 
 T = TypeVar("T")
 
@@ -45,10 +45,10 @@ def import_object(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise HfcbenchError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
-    except Exception as exc:  # a plugin with a syntax error, or one that raises while it is imported
+    except PLUGIN_FAILURES as exc:  # a syntax error, or one that raises (or exits) while it is imported
         where = f" ({exc.filename}:{exc.lineno})" if isinstance(exc, SyntaxError) else ""
         raise HfcbenchError(f"importing module {module_name!r} for {spec!r} failed: {type(exc).__name__}: "
-                            f"{exc}{where}") from None
+                            f"{exc}{where}" + exit_hint(exc)) from None
     try:
         obj = module
         for part in attr.split("."):
@@ -82,8 +82,9 @@ class Registry(Generic[T]):
              target: str | None = None) -> None:
         """Add ``name``; ``target`` is the ``module:attribute`` the entry points to, when known."""
         name = name.strip().lower()
-        if not name or any(c in name for c in ",*?[] "):
-            raise HfcbenchError(f"{self.kind[:-1]} name {name!r} must be non-empty and free of ',*?[] '")
+        if not name or any(c in name for c in ",*?[]|") or any(not c.isprintable() or c.isspace() for c in name):
+            raise HfcbenchError(f"{self.kind[:-1]} name {name!r} must be non-empty and free of ',*?[]|', spaces and "
+                                "control characters")
         target = target or spec
         if name in self._origin:
             same_target = target is not None and self._targets.get(name) == target

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
+import sys
+import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import HfcbenchError
@@ -76,6 +80,27 @@ def append_record(path: Path, record: dict) -> None:
         raise
 
 
+@contextmanager
+def writing(path: Path, *, quiet: bool = False):
+    """Hold the results file ``path`` for one run: a second run on the same file waits here until
+    the first has finished, then resumes from its records instead of appending them again. (The
+    lock is a separate file, ``.NAME.lock``, so that :func:`append_record`'s own lock on ``path``
+    never waits on it.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                print(f"hfcbench: another run is writing {path}; waiting for it to finish (its records are then "
+                      "reused, not computed again)", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def repair_torn_line(handle) -> None:
     """Truncate an open (binary, appendable) results file after its last complete line."""
     size = handle.seek(0, os.SEEK_END)
@@ -96,10 +121,60 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number a record may hold")
 
 
+# metric name prefixes (once a _ci_low/_ci_high suffix is cut) whose values are rates in [0, 1]
+RATE_PREFIXES = ("auc_before", "auc_after", "pauc", "tpr", "fpr", "evasion", "adv_acc", "success")
+
+
+def metric_problem(name: str, value) -> str | None:
+    """Why ``value`` cannot be metric ``name`` of a record, or None: every metric is a finite
+    number; counts (``n_*``) are whole and >= 0; AUCs and rates lie in [0, 1], ``auc_drop`` in
+    [-1, 1], standard errors (``*_se``) in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "not a number (metrics are numbers or null)"
+    if not math.isfinite(value):
+        return "not a finite number"
+    base = name.removesuffix("_ci_low").removesuffix("_ci_high")
+    if name.startswith("n_"):
+        return None if isinstance(value, int) and 0 <= value < 2 ** 53 else "not a count (a whole number >= 0)"
+    if name.endswith("_se"):
+        return None if 0 <= value <= 1 else "outside [0, 1] (a standard error of a rate)"
+    if base == "auc_drop":
+        return None if -1 <= value <= 1 else "outside [-1, 1] (a difference of two AUCs)"
+    if base.startswith(RATE_PREFIXES):
+        return None if 0 <= value <= 1 else "outside [0, 1] (an AUC or a rate)"
+    return None
+
+
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+# the optional fields of a record that the reports read: field -> (check, what it must be)
+OPTIONAL_FIELDS = {
+    "warnings": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of texts"),
+    "versions": (lambda v: isinstance(v, dict) and all(_scalar(x) for x in v.values()),
+                 "an object of versions (texts or numbers)"),
+    "timings": (lambda v: isinstance(v, dict) and all(x is None or isinstance(x, int | float) for x in v.values()),
+                "an object of seconds"),
+    "format": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "status": (lambda v: isinstance(v, str), "a text"),
+    "reason": (lambda v: isinstance(v, str), "a text"),
+    "device": (lambda v: isinstance(v, str), "a text"),
+    "worst_of": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of attack names"),
+    "checks": (lambda v: isinstance(v, dict), "an object"),
+    "target": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def one_line(text: str) -> bool:
+    """Whether ``text`` is non-empty printable text on one line (no line break, tab or other control)."""
+    return bool(text.strip()) and not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
+
+
 def check_record(record, where: str) -> dict:
     """``record`` if it is a hfcbench result record, else an error naming ``where`` (file:line):
-    an object with the key fields of the right types, ``metrics`` an object of finite numbers or
-    null (and ``error`` text), ``params`` an object."""
+    an object with the key fields of the right types, ``metrics`` an object of numbers or null
+    that :func:`metric_problem` accepts (and ``error`` text), ``params`` an object."""
     if not isinstance(record, dict):
         raise HfcbenchError(f"{where} is not a hfcbench result record: a JSON {type(record).__name__}, not an object")
     for field_name, kind in (("dataset", str), ("model", str), ("seed", int), ("fit_attack", str), ("attack", str),
@@ -108,6 +183,9 @@ def check_record(record, where: str) -> dict:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise HfcbenchError(f"{where} is not a hfcbench result record: {field_name!r} is {value!r}, not a "
                                 f"{kind.__name__}")
+        if isinstance(value, str) and not one_line(value):
+            raise HfcbenchError(f"{where}: {field_name!r} is {value!r}; a name is one line of text without control "
+                                "characters")
     metrics = record.get("metrics")
     if not isinstance(metrics, dict):
         raise HfcbenchError(f"{where} is not a hfcbench result record: it has no 'metrics' object")
@@ -115,14 +193,19 @@ def check_record(record, where: str) -> dict:
         if name == "error":
             if not isinstance(value, str):
                 raise HfcbenchError(f"{where}: metric 'error' must be text, got {value!r}")
-        elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise HfcbenchError(f"{where}: metric {name!r} is {value!r}, not a number (metrics are numbers or null)")
+        elif value is not None:
+            problem = metric_problem(name, value)
+            if problem:
+                raise HfcbenchError(f"{where}: metric {name!r} is {value!r}, {problem}")
     per_image = record.get("per_image", {})
     if not isinstance(per_image, dict) or not all(isinstance(v, str) and set(v) <= {"0", "1"}
                                                   for v in per_image.values()):
         raise HfcbenchError(f"{where}: 'per_image' must be an object of 0/1 strings (one character per AdvTest image)")
     if not isinstance(record.get("params", {}), dict):
         raise HfcbenchError(f"{where}: 'params' must be an object")
+    for field_name, (check, what) in OPTIONAL_FIELDS.items():
+        if record.get(field_name) is not None and not check(record[field_name]):
+            raise HfcbenchError(f"{where}: {field_name!r} is {record[field_name]!r}, not {what}")
     return record
 
 

@@ -278,3 +278,45 @@ def test_the_smoke_protocol_runs_on_the_plugged_in_model(checkpoint, tmp_path):
             feats = runner.map_features(runner.adversarial_images("bim", "advtest")[success], None) \
                 if runner.needs_maps(name) else adv.subset(success.nonzero()[0])
             check_torch_score(detector, feats)
+
+
+PLAIN_CNN = '''
+from torch import nn
+
+
+def plain(in_channels, num_classes):
+    """A plain CNN: one nn.Sequential body ending in global pooling, then a linear head."""
+    body = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(OrderedDict(body=body, fc=nn.Linear(16, num_classes)))
+
+
+def pooled(in_channels, num_classes):
+    """No activation at all, and a body whose output is the penultimate vector: nothing to hook."""
+    return nn.Sequential(OrderedDict(body=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+                                     fc=nn.Linear(in_channels, num_classes)))
+
+
+from collections import OrderedDict
+'''
+
+
+def test_a_plain_cnn_falls_through_to_its_activations_and_layers_lists_it(tmp_path, monkeypatch, capsys):
+    """The stages rule names only ``body``, whose output is the pooled penultimate vector: the
+    choice falls through to the activations, ``body.1`` and ``body.3``; ``body.3`` feeds the global
+    pooling, so its channel means are the penultimate vector too, and ``body.1`` alone is hooked."""
+    from hfcbench.cli import main
+
+    (tmp_path / "plain_models.py").write_text(PLAIN_CNN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["layers", "--dataset", "synthetic", "--model", "plain_models:plain", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "hooked (default): body.1; head (the penultimate vector is its input): fc" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
+    assert rows["body.1"].rstrip().endswith("hooked") and not rows["body.3"].rstrip().endswith("hooked")
+    assert main(["layers", "--dataset", "synthetic", "--model", "plain_models:pooled", "--quiet"]) == 2
+    out = capsys.readouterr().out
+    assert "body.0" in out and "AdaptiveAvgPool2d" in out  # the modules are listed all the same
+    assert ("hooked: none (Sequential has no layer to hook by default (residual blocks (classes named *Block or "
+            "*Bottleneck): none; top-level nn.Sequential stages: body (every one repeats the penultimate vector or an "
+            "earlier layer); activation modules: none)") in out

@@ -197,3 +197,41 @@ def test_benign_shift_records_get_their_own_table_and_stay_out_of_the_leaderboar
     assert [t.kind for t in found] == [t.kind for t in tables(cells)]
     text = render([*cells, shifted], "github")
     assert "false alarms on benign shift" in text and "| gaussian_noise @ 3 " in text and "25.0 [10.0, 45.0]" in text
+
+
+def test_the_text_tables_fit_120_columns_and_keep_every_cell():
+    """Eleven attacks on eight detectors: the Markdown keeps one wide table (each row of the main
+    table a single line of 23 cells); the text cuts it into parts of at most 120 characters, each
+    led by the detector column, and every cell of the wide table is printed in one of them."""
+    from hfcbench.report.leaderboard import TERMINAL_WIDTH, render
+
+    attacks = ["bim+hfc", "closest", "random", "kde", "lid", "joint", "selective", "orthogonal", "auto", "a+b",
+               "worst-case (paper attacks)"]
+    records = [record("pneumoniamnist", det, attack, 0.123 + 0.05 * i) for i, det in enumerate(
+        ["bu", "dnn", "dnn-mlp", "hfc", "kd", "lid", "maha", "svm"]) for attack in attacks]
+    markdown = render(records, "github")
+    assert max(map(len, markdown.splitlines())) > 600  # the wide form stays wide
+    text = render(records, "simple")
+    assert max(map(len, text.splitlines())) <= TERMINAL_WIDTH
+    main = _by_kind(tables(records, compact=True), "main")
+    for row in main.rows:
+        for value in row[1:]:
+            if value:
+                assert any(line.startswith(row[0]) and value in line for line in text.splitlines()), value
+    for attack in attacks:  # an attack's AUC and TPR columns stay in one part
+        assert any(f"{attack} AUC" in line and f"{attack} TPR@90" in line for line in text.splitlines())
+
+
+def test_stages_are_numbered_and_timed(capsys, monkeypatch):
+    from hfcbench.protocol import stages
+
+    clock = iter([0.0, 12.4, 292.4, 295.4])  # the starts of three stages and the summary, in seconds
+    monkeypatch.setattr(stages.time, "perf_counter", lambda: next(clock))
+    plan = stages.Stages(2)
+    plan.start("load")
+    plan.start("train")
+    plan.start("again")  # past the plan: numbered without a total
+    summary = plan.summary()
+    assert capsys.readouterr().err.splitlines() == ["stage 1 of 2: load", "stage 2 of 2: train", "stage 3: again"]
+    assert summary == "stage times: load 12 s, train 4 m 40 s, again 3 s"
+    assert stages.duration(3720) == "1 h 2 m"

@@ -11,8 +11,10 @@ sub-folder names in sorted order. Two layouts:
 
 Refused with the file or folder named: a class folder without images (first, middle or last),
 a file of an unsupported type, a file that cannot be read or holds NaN/inf, and a folder mixing
-2-D images with 3-D volumes. Grey and colour images together are all made RGB (grey repeated),
-and an alpha channel is dropped. Hidden files (``.DS_Store``...) are ignored.
+2-D images with 3-D volumes, an entry that is not a regular file (a broken link), a ``train/``
+folder without ``test/`` (or the reverse), an empty path. Grey and colour images together are all
+made RGB (grey repeated), and an alpha channel is dropped. Hidden files (``.DS_Store``...) are
+ignored.
 """
 
 from __future__ import annotations
@@ -46,12 +48,27 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def folder_of(root: str | Path) -> Path:
+    """``root`` as a folder that exists, or a :class:`DataError` (an empty path is refused, not read
+    as the current folder)."""
+    if not str(root).strip():
+        raise DataError("imagefolder: the path is empty; give imagefolder:PATH with the folder of class folders")
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"imagefolder: {folder} is not a folder; expected one sub-folder of images per class")
+    return folder
+
+
 def _class_files(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     """The sorted class names of ``folder`` and every (file, class index), refusing what cannot be read."""
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = []
     for index, cls in enumerate(classes):
         entries = sorted(p for p in (folder / cls).iterdir() if not p.name.startswith("."))
+        odd = [p for p in entries if not p.is_file() and not p.is_dir()]
+        if odd:
+            what = "a broken or looping link" if odd[0].is_symlink() else "not a regular file"
+            raise DataError(f"imagefolder: {odd[0]} is {what}; replace it with the image or remove it")
         unsupported = [p for p in entries if p.is_file() and not readable(p)]
         if unsupported:
             kinds = ", ".join(sorted(PICTURES | DICOM | NIFTI))
@@ -97,11 +114,13 @@ def load_image_folder(root: str | Path, *, size: int | None = None, window: str 
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise DataError(f"--image-size must be a whole number >= 8, got {size!r}")
     bounds = parse_window(window)
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"imagefolder: {root} is not a folder; expected one sub-folder of images per class")
+    root = folder_of(root)
     digest = hashlib.sha256(f"size={size};window={bounds}".encode())
     given = [root / part for part in SPLIT_FOLDERS]
+    if any(p.is_dir() for p in given) and not all(p.is_dir() for p in given):
+        have, lack = (p.name for p in sorted(given, key=lambda p: not p.is_dir()))
+        raise DataError(f"imagefolder: {root} has a {have}/ folder but no {lack}/ folder; give both (your own split) "
+                        "or neither (class folders directly in it, split 80/20)")
     if all(p.is_dir() for p in given):
         (classes, train_files), (test_classes, test_files) = (_class_files(p) for p in given)
         if test_classes != classes:

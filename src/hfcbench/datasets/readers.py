@@ -4,7 +4,8 @@ The rule that maps stored values to [0, 1] is fixed per kind of file, so an imag
 saturated or darkened by a guess:
 
 * 8-bit PNG/JPEG/BMP/TIFF: ``value / 255``; 16-bit PNG/TIFF: ``value / 65535`` (by bit depth,
-  never by the image's own range); an alpha channel is dropped; palette images become RGB.
+  never by the image's own range); an alpha channel is dropped; palette, CMYK, YCbCr, LAB and
+  HSV images become RGB. A multi-page TIFF (or animated image) is refused: one image per file.
 * Floating-point TIFF: clipped to ``window`` = (low, high) and scaled, ``(v - low) / (high - low)``;
   without a window, per image ``(v - min) / (max - min)`` (a constant image becomes 0).
 * DICOM (``.dcm``; needs ``pip install "hfcbench[medical]"``): stored values times
@@ -30,6 +31,7 @@ PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM = {".dcm"}
 NIFTI = {".nii", ".nii.gz"}
 MEDICAL_EXTRA = 'pip install "hfcbench[medical]"'
+COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa")  # Pillow modes read as RGB
 
 
 def suffix(path: Path) -> str:
@@ -79,8 +81,14 @@ def _read_picture(path: Path, window) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as opened:
+        pages = getattr(opened, "n_frames", 1)
+        if pages > 1:
+            raise DataError(f"{path} holds {pages} pages (a multi-page or animated file); give one image per file, "
+                            "or a volume as NIfTI (.nii, .nii.gz)")
         opened.load()
         img: Image.Image = opened
+        if img.mode in COLOUR_MODES:  # CMYK (print), YCbCr (some JPEGs), LAB, HSV: to RGB, as palettes are
+            img = img.convert("RGB")
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
         if img.mode in ("LA", "RGBA", "PA"):

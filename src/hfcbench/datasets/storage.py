@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..paths import file_mode
 
 DATA_ENV = "HFCBENCH_DATA"
 DEFAULT_DATA_DIR = Path("~/.cache/hfcbench/data")
@@ -60,6 +61,7 @@ def download(remote: RemoteFile, dest: Path, *, timeout: float = 60.0, quiet: bo
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.fchmod(fd, file_mode())
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None

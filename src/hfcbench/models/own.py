@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import HfcbenchError, InvalidParameterError
+from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, exit_hint
 from ..registry import import_object
 from .features import PENULTIMATE, FeatureExtractor
 from .layers import Normalize
@@ -88,7 +88,12 @@ def call_factory(make, spec: str, **available) -> nn.Module:
     except (TypeError, ValueError):
         parameters = {}
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    model = make(**{k: v for k, v in available.items() if takes_all or k in parameters})
+    try:
+        model = make(**{k: v for k, v in available.items() if takes_all or k in parameters})
+    except PLUGIN_FAILURES as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise HfcbenchError(f"--model {spec}: its factory {getattr(make, '__qualname__', make)!r} raised "
+                            f"{type(exc).__name__}: {first}{exit_hint(exc)}") from None
     if not isinstance(model, nn.Module):
         raise HfcbenchError(f"--model {spec} returned a {type(model).__name__}, not a torch nn.Module")
     return model
@@ -160,41 +165,58 @@ def _matches(name: str, pattern: str) -> bool:
     return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
 
 
-def default_layers(model: nn.Module) -> list[str]:
-    """The layers hooked when ``--layers`` is not given (module docstring)."""
+def layer_rules(model: nn.Module) -> list[tuple[str, list[str]]]:
+    """The default choice of layers (module docstring) as rules tried in order, each with the
+    module names it gives (maybe none): the model's own ``feature_modules()`` alone if it has one,
+    else residual blocks, top-level ``nn.Sequential`` stages, activation modules."""
     own = getattr(model, "feature_modules", None)
     if callable(own):
-        return list(own())
+        return [("its feature_modules()", list(own()))]
     named = [(n, m) for n, m in model.named_modules() if n]
     blocks = [n for n, m in named if type(m).__name__.endswith(("Block", "Bottleneck"))]
     blocks = [n for n in blocks if not any(n.startswith(other + ".") for other in blocks)]  # outermost only
-    if blocks:
-        return blocks
     stages = [n for n, m in model.named_children() if isinstance(m, nn.Sequential)
               and not any(isinstance(x, nn.Linear) for x in m.modules())]
-    if stages:
-        return stages
-    return [n for n, m in named if isinstance(m, ACTIVATIONS)]
+    return [("residual blocks (classes named *Block or *Bottleneck)", blocks),
+            ("top-level nn.Sequential stages", stages),
+            ("activation modules", [n for n, m in named if isinstance(m, ACTIVATIONS)])]
 
 
-def choose_layers(model: nn.Module, patterns: str | None) -> list[str]:
-    """Module names matching ``patterns`` (names or globs, in the model's order), or the default."""
+def default_layers(model: SelectedLayers, probe: torch.Tensor) -> list[str]:
+    """The layers hooked when ``--layers`` is not given: those of the first rule of
+    :func:`layer_rules` that leaves any once the probe (N, C, *spatial) has dropped layers that
+    are not run exactly once per forward pass or that repeat an earlier layer or the penultimate
+    vector. A rule that leaves none (a plain CNN's one ``nn.Sequential`` body ending in global
+    pooling repeats the penultimate vector) falls through to the next."""
+    calls = {name: count for name, (_, count) in trace_modules(model.model, probe).items()}
+    reasons = []
+    for rule, layers in layer_rules(model.model):
+        once = [n for n in layers if calls.get(n, 0) == 1]
+        kept = distinct_layers(model, probe, once) if once else []
+        if kept:
+            return kept
+        shown = f"{', '.join(layers[:3])}{' ...' if len(layers) > 3 else ''}"
+        reasons.append(f"{rule}: " + ("none" if not layers else
+                                      f"{shown} (every one repeats the penultimate vector or an earlier layer)" if once
+                                      else f"{shown} (none runs exactly once per forward pass)"))
+    raise HfcbenchError(f"{type(model.model).__name__} has no layer to hook by default ({'; '.join(reasons)}); "
+                        "name some with --layers (hfcbench layers lists the modules)")
+
+
+def choose_layers(model: nn.Module, patterns: str) -> list[str]:
+    """Module names matching ``patterns`` (``--layers``: names or globs), in the model's order."""
     if not _names(patterns):
-        layers = default_layers(model)
-    else:
-        candidates = [n for n, _ in model.named_modules() if n]
-        layers = []
-        for pattern in _names(patterns):
-            matched = [n for n in candidates if _matches(n, pattern)]
-            if not matched:
-                raise InvalidParameterError(f"--layers {pattern!r} matches no module of {type(model).__name__}; "
-                                            f"modules include {candidates[:12]} (hfcbench layers lists them all)")
-            layers += [n for n in matched if n not in layers]
-        order = {n: i for i, n in enumerate(candidates)}
-        layers.sort(key=order.__getitem__)
-    if not layers:
-        raise HfcbenchError(f"{type(model).__name__} has no layer to hook by default; name some with --layers")
-    return layers
+        raise InvalidParameterError("--layers names no module; give names or globs, e.g. layer1.*,layer4.1")
+    candidates = [n for n, _ in model.named_modules() if n]
+    layers: list[str] = []
+    for pattern in _names(patterns):
+        matched = [n for n in candidates if _matches(n, pattern)]
+        if not matched:
+            raise InvalidParameterError(f"--layers {pattern!r} matches no module of {type(model).__name__}; "
+                                        f"modules include {candidates[:12]} (hfcbench layers lists them all)")
+        layers += [n for n in matched if n not in layers]
+    order = {n: i for i, n in enumerate(candidates)}
+    return sorted(layers, key=order.__getitem__)
 
 
 def choose_head(model: nn.Module, name: str | None) -> str:
@@ -245,21 +267,19 @@ class SelectedLayers(nn.Module):
         return head
 
 
-def distinct_layers(model: SelectedLayers, probe: torch.Tensor) -> SelectedLayers:
-    """``model`` without hooked layers whose channel means repeat an earlier layer or equal the
-    penultimate vector on ``probe`` (N, C, *spatial): each feature is hooked once."""
+def distinct_layers(model: SelectedLayers, probe: torch.Tensor, layers: list[str]) -> list[str]:
+    """``layers`` without those whose channel means on ``probe`` (N, C, *spatial) repeat an earlier
+    layer's or equal the penultimate vector: each feature is hooked once."""
+    model.layers = list(layers)
     feats = FeatureExtractor(model).extract(probe, progress=False)
     kept: list[str] = []
-    for name in model.layers:
+    for name in layers:
         values = feats.layers[name]
         same = [other for other in (*kept, PENULTIMATE) if feats.layers[other].shape == values.shape
                 and torch.allclose(feats.layers[other], values, rtol=1e-5, atol=1e-6)]
         if not same:
             kept.append(name)
-    if not kept:
-        raise HfcbenchError("every chosen layer repeats the penultimate vector; choose earlier ones with --layers")
-    model.layers = kept
-    return model
+    return kept
 
 
 def trace_modules(model: nn.Module, probe: torch.Tensor) -> dict[str, tuple[str, int]]:
@@ -297,10 +317,8 @@ def check_hookable(model: SelectedLayers, probe: torch.Tensor) -> None:
 
 
 def describe_layers(model: nn.Module, probe: torch.Tensor,
-                    hooked: list[str] | None = None) -> list[tuple[str, str, str, int, bool]]:
-    """``(name, type, output shape, calls, hooked)`` for every named module, from one forward pass;
-    ``hooked``: the chosen layers (default: :func:`default_layers`)."""
+                    hooked: list[str]) -> list[tuple[str, str, str, int, bool]]:
+    """``(name, type, output shape, calls, hooked)`` for every named module, from one forward pass."""
     seen = trace_modules(model, probe)
-    chosen = set(default_layers(model) if hooked is None else hooked)
-    return [(n, type(m).__name__, *seen.get(n, ("not reached", 0)), n in chosen)
+    return [(n, type(m).__name__, *seen.get(n, ("not reached", 0)), n in hooked)
             for n, m in model.named_modules() if n]

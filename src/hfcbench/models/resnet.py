@@ -76,24 +76,27 @@ class ResNet(nn.Module):
             stem = [Conv(in_channels, widths[0], 7, 2, 3, bias=False), BN(widths[0]), nn.ReLU(),
                     max_pool(dims)(3, 2, 1)]
         self.stem = nn.Sequential(*stem)
-        stages, cin = [], widths[0]
+        # stages are registered as stage1, stage2, ... holding block0, block1, ...: the module names
+        # are the hooked layers' names, the ones `hfcbench layers` prints and --layers takes
+        self.stage_names: tuple[str, ...] = ()
+        cin = widths[0]
         for i, (n, width) in enumerate(zip(blocks_per_stage, widths, strict=True)):
-            layers = []
+            blocks: OrderedDict[str, nn.Module] = OrderedDict()
             for j in range(n):
-                layers.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, dims))
+                blocks[f"block{j}"] = block(cin, width, 2 if (j == 0 and i > 0) else 1, dims)
                 cin = width * block.expansion
-            stages.append(nn.Sequential(*layers))
-        self.stages = nn.ModuleList(stages)
+            self.add_module(f"stage{i + 1}", nn.Sequential(blocks))
+            self.stage_names += (f"stage{i + 1}",)
         self.pool = adaptive_avg_pool(dims)(1)
         self.fc = nn.Linear(cin, num_classes)
 
     def feature_modules(self) -> OrderedDict[str, nn.Module]:
-        """Hooked activation layers, in forward order: ``stem``, ``stage1.block0``, ..., every block
-        except the last (whose channel means equal the penultimate vector)."""
+        """Hooked activation layers by module name, in forward order: ``stem``, ``stage1.block0``,
+        ..., every block except the last (whose channel means equal the penultimate vector)."""
         out: OrderedDict[str, nn.Module] = OrderedDict(stem=self.stem)
-        for i, stage in enumerate(self.stages, start=1):
-            for j, block in enumerate(stage.children()):
-                out[f"stage{i}.block{j}"] = block
+        for stage in self.stage_names:
+            for j, block in enumerate(self.get_submodule(stage).children()):
+                out[f"{stage}.block{j}"] = block
         out.popitem()
         return out
 
@@ -103,8 +106,8 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.stem(self.normalize(x))
-        for stage in self.stages:
-            out = stage(out)
+        for stage in self.stage_names:
+            out = self.get_submodule(stage)(out)
         return self.fc(torch.flatten(self.pool(out), 1))
 
 

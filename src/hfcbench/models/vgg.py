@@ -22,32 +22,38 @@ class VGG(nn.Module):
     def __init__(self, config, *, in_channels: int, num_classes: int, dims: int, mean, std):
         super().__init__()
         self.normalize = Normalize(mean, std, dims)
-        layers, cin, self._relus = [], in_channels, OrderedDict()
-        block, index = 1, 0
+        # each convolution, batch norm and ReLU is one unit registered as conv{block}_{index} (a
+        # max-pool as maxpool{block}): the module names are the hooked layers' names
+        self.body_names: tuple[str, ...] = ()
+        cin, block, index = in_channels, 1, 0
         for item in config:
             if item == "M":
-                layers.append(max_pool(dims)(2, 2, ceil_mode=True))
+                self.add_module(f"maxpool{block}", max_pool(dims)(2, 2, ceil_mode=True))
+                self.body_names += (f"maxpool{block}",)
                 block, index = block + 1, 0
                 continue
-            relu = nn.ReLU()
-            layers += [conv(dims)(cin, item, 3, padding=1, bias=False), batch_norm(dims)(item), relu]
             index += 1
-            self._relus[f"conv{block}_{index}"] = relu
+            self.add_module(f"conv{block}_{index}", nn.Sequential(
+                conv(dims)(cin, item, 3, padding=1, bias=False), batch_norm(dims)(item), nn.ReLU()))
+            self.body_names += (f"conv{block}_{index}",)
             cin = item
-        self.features = nn.Sequential(*layers)
         self.pool = adaptive_avg_pool(dims)(1)
         self.fc = nn.Linear(cin, num_classes)
 
     def feature_modules(self) -> OrderedDict[str, nn.Module]:
-        """The 13 convolutional ReLUs, named ``conv{block}_{index}`` as in the VGG paper."""
-        return OrderedDict(self._relus)
+        """The 13 convolutional units (their output is the ReLU's), named ``conv{block}_{index}`` as
+        in the VGG paper."""
+        return OrderedDict((n, self.get_submodule(n)) for n in self.body_names if n.startswith("conv"))
 
     @property
     def classifier(self) -> nn.Linear:
         return self.fc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(self.normalize(x))), 1))
+        out = self.normalize(x)
+        for name in self.body_names:
+            out = self.get_submodule(name)(out)
+        return self.fc(torch.flatten(self.pool(out), 1))
 
 
 def vgg16(*, in_channels, num_classes, dims, mean, std, image_size):

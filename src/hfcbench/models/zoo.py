@@ -18,7 +18,7 @@ import torch
 
 from ..cache import Cache, content_key, source_fingerprint
 from ..datasets import ImageDataset
-from ..errors import HfcbenchError, InvalidParameterError
+from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, exit_hint
 from . import ZOO, build_model
 from .own import (
     ModelChoice,
@@ -28,7 +28,7 @@ from .own import (
     choose_head,
     choose_layers,
     code_digest,
-    distinct_layers,
+    default_layers,
     factory,
     file_digest,
     load_checkpoint,
@@ -108,7 +108,7 @@ def load_classifier(dataset: ImageDataset, choice: ModelChoice, config: TrainCon
                                     "training images' statistics); give them for your own models only")
     if choice.name in ZOO and choice.checkpoint is None:  # the zoo's weights, other layers or head
         trained = load_or_train(dataset, choice.name, config, cache=cache, device=device, quiet=quiet)
-        model = _selected(trained.model.cpu(), choice, dataset)
+        model = selected_layers(trained.model.cpu(), choice, dataset)
         key = content_key(kind="model", checkpoint=trained.key, layers=model.layers, head=model.head)
         return TrainedModel(model.to(device).eval(), choice.name, key, trained.test_accuracy, trained.train_seconds,
                             trained.from_cache)
@@ -142,31 +142,39 @@ def _builder(choice: ModelChoice, dataset: ImageDataset):
 def user_model(dataset: ImageDataset, choice: ModelChoice, build=None) -> SelectedLayers:
     """``choice``'s model (built by ``build``, default its factory), with its checkpoint's weights
     when one is given, wrapped with its layers, head and normalisation; on the CPU, in eval mode."""
+    return selected_layers(raw_model(dataset, choice, build), choice, dataset)
+
+
+def raw_model(dataset: ImageDataset, choice: ModelChoice, build=None) -> torch.nn.Module:
+    """``choice``'s model as its factory (or ``build``) makes it, with its checkpoint's weights."""
     raw = (build or _builder(choice, dataset))()
     if choice.checkpoint is not None:
         load_checkpoint(raw, choice.checkpoint)
-    return _selected(raw, choice, dataset)
+    return raw
 
 
-def _selected(model: torch.nn.Module, choice: ModelChoice, dataset: ImageDataset) -> SelectedLayers:
+def selected_layers(model: torch.nn.Module, choice: ModelChoice, dataset: ImageDataset) -> SelectedLayers:
     """``model`` wrapped with the layers and head ``choice`` names (or the defaults, without layers
     that repeat another), after one forward pass on a few training images that checks its output."""
     if choice.mean is not None and len(choice.mean) != dataset.image_shape[0]:
         raise InvalidParameterError(f"--mean/--std give {len(choice.mean)} values but the images of {dataset.name} "
                                     f"have {dataset.image_shape[0]} channel(s); give one value per channel")
-    selected = SelectedLayers(model.eval(), choose_layers(model, choice.layers), choose_head(model, choice.head),
-                              choice.mean, choice.std)
+    layers = choose_layers(model, choice.layers) if choice.layers else []  # the default needs a forward pass
+    selected = SelectedLayers(model.eval(), layers, choose_head(model, choice.head), choice.mean, choice.std)
     probe = dataset.train.images[:PROBE_IMAGES]
     try:
         with torch.no_grad():
             logits = selected(probe)
-    except Exception as exc:
+    except PLUGIN_FAILURES as exc:
         raise HfcbenchError(f"--model {choice.name} fails on inputs of shape {tuple(probe.shape)} from "
-                            f"{dataset.name}: {type(exc).__name__}: {exc}") from None
+                            f"{dataset.name}: {type(exc).__name__}: {exc}{exit_hint(exc)}") from None
     if not isinstance(logits, torch.Tensor) or logits.shape != (len(probe), dataset.num_classes):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise HfcbenchError(f"--model {choice.name} returns {shape} for {len(probe)} images; expected logits of shape "
                             f"({len(probe)}, {dataset.num_classes}) for the {dataset.num_classes} classes of "
                             f"{dataset.name}")
-    check_hookable(selected, probe)
-    return selected if choice.layers else distinct_layers(selected, probe)
+    if choice.layers:
+        check_hookable(selected, probe)
+    else:
+        selected.layers = default_layers(selected, probe)
+    return selected

@@ -36,7 +36,8 @@ from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, s
 from .config import RunConfig, attack_pairs
 from .noise import noisy_copies, perturbation_l2
 from .per_layer import layer_aucs
-from .split import protocol_split
+from .split import check_pool, protocol_split
+from .stages import Stages
 
 # and dataset code enter through the checkpoint key, which every key holds).
 CODE = {
@@ -74,10 +75,14 @@ class Artifacts:
                                             f"{name!r} is not one")
         self.fit_attacks = fit
         self.pairs = attack_pairs(c.attacks, fit)
+        # load, train, [budget search], cells, worst cases, [benign shift]
+        self.stages = Stages(4 + (c.eps == "auto") + bool(c.benign_shift), quiet=c.quiet)
+        self.stages.start(f"load {c.dataset}")
         self.dataset = dataset or load_dataset(c.dataset, c.data_dir, quiet=c.quiet, image_size=c.image_size,
                                                window=c.window)
         if not c.quiet and self.dataset.note:
             print(f"data: {self.dataset.name}: {self.dataset.note}")
+        check_pool(self.dataset.test, c.limit, self.dataset.name)
         self.config = c = c.for_data(self.dataset.spatial_dims)
         self.benign_families: list[str] = []
         self.benign_note: str | None = None
@@ -88,6 +93,7 @@ class Artifacts:
                 print(f"benign shift: {self.benign_note}")
         assert c.model is not None and c.epochs is not None  # for_data and the profile fill them
         self.arch: str = c.model
+        self.stages.start(f"train or load the classifier ({c.model})")
         self.trained = load_classifier(self.dataset, c.model_choice(), TrainConfig(epochs=c.epochs, seed=c.seed),
                                        cache=self.cache, device=self.device, quiet=c.quiet)
         self.model = self.trained.model
@@ -95,6 +101,7 @@ class Artifacts:
         self.split = protocol_split(self.model, self.dataset.test, seed=c.seed, limit=c.limit)
         self.budget_search: BudgetSearch | None = None
         if c.eps == "auto":
+            self.stages.start("search the budget (--eps auto)")
             self.budget_search = self._search_budget()
             self.config = c = c.with_budget(self.budget_search.eps)
             if not c.quiet:

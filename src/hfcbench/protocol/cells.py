@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..attacks import DETECTOR_AWARE
-from ..errors import HfcbenchError
+from ..errors import PLUGIN_FAILURES, HfcbenchError, exit_hint
 from ..results import NOT_ADAPTIVE
 from ..stats.cell import TARGET_FPRS, cell_metrics
 from ..stats.metrics import auc, success_rate
@@ -23,9 +23,9 @@ from .worst_case import per_image_worst
 DETECTOR_TERMS = [a for a in DETECTOR_AWARE if a != "auto"]  # the trace keys of the detector terms
 
 
-def failed(exc: Exception) -> dict:
+def failed(exc: BaseException) -> dict:
     """The metrics of a cell that could not be computed: the error (type and message), no numbers."""
-    text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}"
+    text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}{exit_hint(exc)}"
     return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after", "evasion5"))}
 
 
@@ -157,7 +157,7 @@ def faced(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> lis
     its worst case then records the same error as its other cells.)"""
     try:
         art.fitted_detector(name, fit_attack)
-    except Exception:
+    except PLUGIN_FAILURES:
         return attacks
     try:
         art.attack_target(name, fit_attack)

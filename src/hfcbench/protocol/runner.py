@@ -18,8 +18,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..errors import PLUGIN_FAILURES
 from ..isa import describe as describe_platform
-from ..results import RECORD_FORMAT, append_record, read_records, record_key
+from ..results import RECORD_FORMAT, append_record, read_records, record_key, writing
 from . import benign_shift, cells
 from .artifacts import Artifacts
 from .budget import as_state
@@ -49,7 +50,13 @@ class Runner(Artifacts):
     def run(self, results_path: Path):
         """Append every missing record to ``results_path`` and yield all records of this run: one per
         (fit attack, attack, detector), then the per-image worst cases of each fitted detector."""
+        with writing(results_path, quiet=self.config.quiet):
+            yield from self._run(results_path)
+
+    def _run(self, results_path: Path):
         c = self.config
+        self.stages.start(f"craft AEs, fit and score {len(self.detector_names)} detectors x {len(self.pairs)} attack "
+                          "pairs")
         done, stamp = self._done(results_path), self._stamp()
         evaluated: dict[tuple[str, str], list[str]] = {}  # (fit attack, detector) -> attacks it faced
         bar = tqdm(total=len(self.pairs) * len(self.detector_names), desc="fit and score detectors",
@@ -64,6 +71,7 @@ class Runner(Artifacts):
                 yield self._resumed(results_path, done, stamp, name, fit_attack, attack,
                                     lambda n=name, f=fit_attack, a=attack: cells.cell(self, n, f, a))
         bar.close()
+        self.stages.start("per-image worst cases")
         for (fit_attack, name), attacks in evaluated.items():
             for label, chosen in worst_case_groups(cells.faced(self, name, fit_attack, attacks)):
                 yield self._resumed(results_path, done, stamp, name, fit_attack, label,
@@ -74,6 +82,11 @@ class Runner(Artifacts):
         per (detector, family, severity), detectors fitted against the first fit attack
         (:mod:`.benign_shift`)."""
         assert self.benign_families, "a benign-shift run needs --benign-shift"
+        with writing(results_path, quiet=self.config.quiet):
+            yield from self._run_benign_shift(results_path)
+
+    def _run_benign_shift(self, results_path: Path):
+        self.stages.start(f"benign shift: {len(self.benign_families)} corruption families")
         done, stamp = self._done(results_path), self._stamp()
         fit_attack = self.fit_attacks[0]
         todo = benign_shift.cells_to_run(self.benign_families)
@@ -112,7 +125,7 @@ class Runner(Artifacts):
         start = time.perf_counter()
         try:
             metrics, extra = compute()
-        except Exception as exc:  # one detector failing (a plugin's fit raising, NaN scores...) costs its cells only
+        except PLUGIN_FAILURES as exc:  # a detector failing (a plugin raising or exiting, NaN scores) costs its cells
             metrics, extra = cells.failed(exc), {}
         if "error" in metrics and name not in self.failures:
             self.failures[name] = metrics["error"]

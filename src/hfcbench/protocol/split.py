@@ -17,6 +17,21 @@ from ..datasets.splits import stratified_split, stratified_subsample
 from ..errors import HfcbenchError
 from ..models.training import predict
 
+MIN_KEPT = 10  # correctly classified test images the protocol needs (AdvTrain and AdvTest together)
+
+
+def check_pool(test: Split, limit: int | None, dataset: str) -> None:
+    """Refuse, before any training, a test split that cannot give :data:`MIN_KEPT` correctly
+    classified images of two classes however good the classifier (``run`` and ``validate``)."""
+    labels = test.labels.numpy()
+    size = min(len(labels), limit) if limit else len(labels)
+    classes = len(np.unique(labels))
+    if size < MIN_KEPT or classes < 2:
+        raise HfcbenchError(f"the test split of {dataset} holds {len(labels)} image(s) of {classes} class(es)"
+                            + (f", capped at {limit} by --limit" if limit and limit < len(labels) else "")
+                            + f"; the protocol needs at least {MIN_KEPT} correctly classified test images of two "
+                            "classes: add test images (or move some from train/ to test/)")
+
 
 @dataclass(frozen=True)
 class ProtocolSplit:
@@ -39,7 +54,7 @@ def protocol_split(model: torch.nn.Module, test: Split, *, seed: int, limit: int
     pool = stratified_subsample(labels, limit, seed) if limit else np.arange(len(labels))
     correct = (predict(model, test.images[pool]) == test.labels[pool]).numpy()
     kept = pool[correct]
-    if len(kept) < 10:
+    if len(kept) < MIN_KEPT:
         raise HfcbenchError(f"only {len(kept)} correctly classified test images remain (of {len(pool)}); raise "
                             "--limit, train the classifier longer, or check the --checkpoint and its --mean/--std")
     if len(np.unique(labels[kept])) < 2:

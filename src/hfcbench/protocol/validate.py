@@ -18,6 +18,7 @@ from ..models import MODELS
 from ..models.zoo import user_model
 from ..paths import writable_dir
 from .config import RunConfig, attack_pairs
+from .split import check_pool
 
 
 def validate(config: RunConfig) -> list[str]:
@@ -39,6 +40,7 @@ def validate(config: RunConfig) -> list[str]:
     cache = writable_dir(Cache(c.cache_dir).root, "--cache-dir")
     dataset = load_dataset(c.dataset, c.data_dir, download=False, quiet=True, image_size=c.image_size,
                            window=c.window)
+    check_pool(dataset.test, c.limit, dataset.name)
     c = c.for_data(dataset.spatial_dims)
     choice = c.model_choice()
     arch = choice.name

@@ -27,7 +27,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..errors import HfcbenchError
-from ..results import KEY_FIELDS, SETTING_FIELDS, record_key, settings
+from ..results import KEY_FIELDS, SETTING_FIELDS, metric_problem, record_key, settings
 
 PLATFORM_FIELDS = ("isa", "cpu_capability", "threads")
 # metric -> (direction in which it gets worse: -1 falling, +1 rising; whether a move must also leave
@@ -64,21 +64,52 @@ def _entry_key(entry: dict) -> tuple:
 
 
 def load_baseline(path) -> dict:
+    """The baseline at ``path``, every entry checked: an error names the file, the entry and the field."""
     try:
         baseline = json.loads(Path(path).read_text())
-        entries = baseline["entries"]
-        for entry in entries:
-            _entry_key(entry)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HfcbenchError(f"{path} is not a hfcbench baseline ({type(exc).__name__}: {exc}); write one with "
                             "'hfcbench baseline'") from None
+    entries = baseline.get("entries") if isinstance(baseline, dict) else None
+    if not isinstance(entries, list):
+        raise HfcbenchError(f"{path} is not a hfcbench baseline (no 'entries' list); write one with "
+                            "'hfcbench baseline'")
+    if not isinstance(baseline.get("platform", {}), dict):
+        raise HfcbenchError(f"{path}: 'platform' must be an object")
+    for index, entry in enumerate(entries):
+        problem = _entry_problem(entry)
+        if problem:
+            raise HfcbenchError(f"{path}: entry {index}: {problem}; write the baseline again with 'hfcbench baseline'")
     return baseline
+
+
+def _entry_problem(entry) -> str | None:
+    if not isinstance(entry, dict):
+        return f"a JSON {type(entry).__name__}, not an object"
+    key = entry.get("key")
+    if not (isinstance(key, list) and len(key) == len(KEY_FIELDS)
+            and all(isinstance(v, str | int) and not isinstance(v, bool) for v in key)):
+        return f"'key' is {key!r}, not a list of the {len(KEY_FIELDS)} values of {', '.join(KEY_FIELDS)}"
+    if not isinstance(entry.get("settings", {}), dict):
+        return "'settings' must be an object"
+    for metric in GATED:
+        for name in (metric, f"{metric}_ci_low", f"{metric}_ci_high"):
+            value = entry.get(name)
+            problem = None if value is None else metric_problem(name, value)
+            if problem:
+                return f"{name!r} is {value!r}, {problem}"
+    return None
 
 
 def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool, str]:
     """``(passed, report)``: a table of every compared AUC, ending with the verdict and its reason."""
-    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-        raise HfcbenchError(f"--tolerance must be a finite number >= 0, got {tolerance}")
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and 0 <= tolerance < 1):
+        raise HfcbenchError(f"--tolerance must be a number in [0, 1) (a change of AUC), got {tolerance}")
+    reach = [old if worse < 0 else 1 - old for entry in baseline["entries"] for metric, (worse, _) in GATED.items()
+             if metric.startswith("auc") and (old := entry.get(metric)) is not None]
+    if reach and tolerance >= max(reach):
+        raise HfcbenchError(f"--tolerance {tolerance} switches the gate off: no AUC of this baseline can change by "
+                            f"more than {max(reach):.4f} in the direction that fails; give a tolerance such as 0.02")
     if not baseline["entries"]:
         return False, "check FAILED: the baseline holds no entries, so the gate would compare nothing"
     expected, actual = baseline.get("platform") or {}, platform_of(records)

@@ -19,6 +19,7 @@ made under different settings, the titles name the settings that differ.
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 
 from tabulate import tabulate
@@ -193,14 +194,61 @@ def tables(records: list[dict], *, min_aes: int = MIN_AES, compact: bool = False
     return out
 
 
+TERMINAL_WIDTH = 120  # the text tables fit a terminal this wide; Markdown, CSV and the page keep the wide form
+
+
 def format_tables(found: list[Table], fmt: str = "simple") -> str:
-    """``found`` as text (``simple``) or Markdown (``github``), each with its caption and note."""
+    """``found`` as text (``simple``: each table cut into parts that fit :data:`TERMINAL_WIDTH`
+    columns, captions and notes wrapped) or Markdown (``github``: whole), each with its caption
+    and note."""
+    def cell(value):  # a '|' in a name would end a Markdown cell
+        return value.replace("|", "\\|") if fmt == "github" and isinstance(value, str) else value
+
     parts = []
     for table in found:
-        heading = f"### {table.caption}" if fmt == "github" else table.caption
-        note = f"\n{table.note}\n" if table.note else ""
-        parts.append(f"{heading}\n\n{tabulate(table.rows, headers=table.headers, tablefmt=fmt)}\n{note}")
+        if fmt == "github":
+            note = f"\n{table.note}\n" if table.note else ""
+            rows = [[cell(v) for v in row] for row in table.rows]
+            text = tabulate(rows, headers=[cell(h) for h in table.headers], tablefmt=fmt)
+            parts.append(f"### {table.caption}\n\n{text}\n{note}")
+            continue
+        pieces = [tabulate(rows, headers=headers, tablefmt=fmt) for headers, rows in _fitting(table, TERMINAL_WIDTH)]
+        note = f"\n{_wrapped(table.note)}\n" if table.note else ""
+        parts.append(f"{_wrapped(table.caption)}\n\n" + "\n\n".join(pieces) + f"\n{note}")
     return "\n".join(parts)
+
+
+def _wrapped(text: str) -> str:
+    return textwrap.fill(text, TERMINAL_WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
+def _fitting(table: Table, width: int) -> list[tuple[list[str], list[list]]]:
+    """``table``'s columns cut into parts no wider than ``width`` when printed, each part led by
+    the first (row label) column; the columns of one attack (``column_keys``) stay together where
+    each attack's fit (else every column goes alone)."""
+    keys = table.column_keys if len(table.column_keys) == len(table.headers) else [None] * len(table.headers)
+    groups: list[list[int]] = []
+    for index in range(1, len(table.headers)):
+        if groups and keys[index] is not None and keys[index] == keys[groups[-1][-1]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+
+    def printed(columns: list[int]) -> int:
+        text = tabulate([[row[i] for i in columns] for row in table.rows], headers=[table.headers[i] for i in columns],
+                        tablefmt="simple")
+        return max(map(len, text.splitlines()))
+
+    if any(printed([0, *group]) > width for group in groups):  # a group too wide alone is cut into its columns
+        groups = [[i] for group in groups for i in group]
+    parts: list[list[int]] = []
+    for group in groups:
+        if parts and printed([0, *parts[-1], *group]) <= width:
+            parts[-1] += group
+        else:
+            parts.append(list(group))
+    return [([table.headers[i] for i in (0, *part)], [[row[i] for i in (0, *part)] for row in table.rows])
+            for part in parts] or [(table.headers, table.rows)]
 
 
 def render(records: list[dict], fmt: str = "simple", *, min_aes: int = MIN_AES) -> str:

@@ -35,6 +35,7 @@ from ..report.leaderboard import render
 from ..results import read_records
 from .grid import expand, read_grid
 from .plan import describe, needed, plan
+from .preflight import check_points
 
 EXECUTORS = ("local", "ray")
 
@@ -76,8 +77,9 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
 
 def run_sweep(grid: str, *, out: str, executor: str = "local", address: str | None = None, workers: int = 2,
               threads: int | None = None, dry_run: bool = False, min_aes: int = MIN_AES,
-              progress: bool = True) -> int:
-    """Run the sweep of ``grid``; returns the exit status (1 when a grid point failed)."""
+              progress: bool = True, data_dir: str | None = None, cache_dir: str | None = None) -> int:
+    """Run the sweep of ``grid``; returns the exit status (1 when a grid point failed). ``data_dir``
+    and ``cache_dir`` (``--data-dir``, ``--cache-dir``), when given, win over the grid's values."""
     import torch
 
     from .executors import run_local, run_ray
@@ -90,10 +92,12 @@ def run_sweep(grid: str, *, out: str, executor: str = "local", address: str | No
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise InvalidParameterError(f"{name} must be a whole number >= 1, got {value!r}")
     axes, excludes = read_grid(grid, (*FILE_KEYS, "plugins"))
+    axes.update({key: [value] for key, value in (("data_dir", data_dir), ("cache_dir", cache_dir)) if value})
     configs = expand(axes, excludes, where=f"grid {grid}")
     for config in configs:
         for plugin in config.plugins:
             register_plugin(plugin)
+    check_points(configs, f"grid {grid}")
     configs = [located(c, remote=bool(address)) for c in configs]
     tasks = plan(configs)
     if dry_run:

@@ -12,13 +12,17 @@
 Keys are those of a run's config file (``hfcbench run --config``). Options whose value is itself a
 list (``mean``, ``std``, ``plugins``) take a list of lists to vary. ``seeds`` is refused: a sweep
 varies ``seed`` (a list), and each seed is its own grid point. The product runs in file order (the
-first key varies slowest); points that normalise to the same run are kept once.
+first key varies slowest); points that normalise to the same run are kept once. An exclude table
+compares normalised settings (``eps = "8/256"`` matches ``eps = 0.03125``), a list in it means any of
+its values, and a table that matches no point is refused.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +69,61 @@ def read_grid(path: str | Path, allowed: tuple[str, ...]) -> tuple[dict[str, lis
     return axes, [{k.replace("-", "_"): v for k, v in e.items()} for e in excludes]
 
 
+def _alternatives(exclude: dict[str, Any]) -> list[dict[str, Any]]:
+    """An exclude table as the option sets it stands for: a list value of an option that takes one
+    value (or a list of lists for ``mean``, ``std``, ``plugins``) means any of its values."""
+    def choices(key: str, value: Any) -> list:
+        varies = isinstance(value, list) and (key not in LIST_VALUED or all(isinstance(v, list) for v in value))
+        return value if varies else [value]
+
+    keys = list(exclude)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(choices(k, exclude[k]) for k in keys))]
+
+
+def _identity(config: RunConfig) -> str:
+    return json.dumps(asdict(config), sort_keys=True, default=str)
+
+
 def expand(axes: dict[str, list], excludes: list[dict[str, Any]], *, where: str = "grid") -> list[RunConfig]:
     """One :class:`RunConfig` per point of the product of ``axes`` not matched by an exclude
-    table, in file order, each checked by the run schema (a bad value names its point)."""
-    configs: list[RunConfig] = []
+    table, in file order, each checked by the run schema (a bad value names its point).
+
+    A point matches an exclude table when putting the table's values into the point leaves its
+    normalised settings unchanged (``eps = "8/256"`` matches ``0.03125``, ``dataset =
+    "PneumoniaMNIST"`` matches ``pneumoniamnist``); a table that matches no point is refused, as
+    it is surely a typo. Points that normalise to one run are kept once (in linear time)."""
+    configs: dict[str, RunConfig] = {}
+    tables = [_alternatives(e) for e in excludes]
+    used = [False] * len(excludes)
     keys = list(axes)
     for values in itertools.product(*(axes[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
-        if any(all(point.get(k) == v for k, v in exclude.items()) for exclude in excludes):
-            continue
+        shown = ", ".join(f"{k}={v!r}" for k, v in point.items() if len(axes[k]) > 1)
         try:
             config = RunConfig(**point, quiet=True)
         except HfcbenchError as exc:
-            shown = ", ".join(f"{k}={v!r}" for k, v in point.items() if len(axes[k]) > 1)
             raise HfcbenchError(f"{where} point ({shown or 'the only one'}): {exc}") from None
-        if config not in configs:
-            configs.append(config)
+        identity = _identity(config)
+        excluded = False
+        for i, alternatives in enumerate(tables):
+            for alternative in alternatives:
+                try:
+                    same = _identity(RunConfig(**{**point, **alternative}, quiet=True)) == identity
+                except HfcbenchError as exc:
+                    raise HfcbenchError(f"{where}: [[exclude]] table {i + 1} ({_shown(excludes[i])}): {exc}") from None
+                if same:
+                    used[i] = excluded = True
+        if not excluded:
+            configs.setdefault(identity, config)
+    unused = [i for i, flag in enumerate(used) if not flag]
+    if unused:
+        raise HfcbenchError(f"{where}: [[exclude]] table {unused[0] + 1} ({_shown(excludes[unused[0]])}) matches no "
+                            "grid point; correct its values (they must be values the grid takes) or remove it")
     if not configs:
         raise HfcbenchError(f"{where}: every point is excluded; nothing to run")
-    return configs
+    return list(configs.values())
+
+
+def _shown(table: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v!r}" for k, v in table.items())

@@ -52,8 +52,8 @@ class Task:
     point: int | None = None  # records tasks: the grid point's index
 
 
-def _digest(config: RunConfig, options: tuple[str, ...], *extra) -> str:
-    values = asdict(config)
+def _digest(values: dict, options: tuple[str, ...], *extra) -> str:
+    """A short hash of the ``options`` of a grid point's settings ``values`` (``asdict``) and ``extra``."""
     payload = json.dumps([[values[o] for o in options], extra], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
@@ -70,8 +70,10 @@ def plan(configs: list[RunConfig]) -> list[Task]:
 def _plan_point(point: int, c: RunConfig, tasks: dict[str, Task]) -> None:
     """Add grid point ``point``'s tasks (those not there yet) to ``tasks``."""
 
+    values = asdict(c)  # once per point: the tasks' ids hash parts of it
+
     def add(kind: str, label: str, options: tuple[str, ...], args: tuple = (), deps: list[str] | None = None) -> str:
-        task_id = f"{kind}:{label}@{_digest(c, options, *args)}"
+        task_id = f"{kind}:{label}@{_digest(values, options, *args)}"
         if task_id not in tasks:
             tasks[task_id] = Task(task_id, kind, label, c, args, deps or [], point if kind == "records" else None)
         return task_id
@@ -101,7 +103,7 @@ def _plan_point(point: int, c: RunConfig, tasks: dict[str, Task]) -> None:
                 own.append(add("aware", f"{model} {attack} vs {detector} <- {fit}",
                                CLASSIFIER_OPTIONS + FIT_OPTIONS + hfc, (detector, fit, attack),
                                [fitted[fit], aes(fit, "advtest")]))
-    add("records", f"point {point}: {model}", tuple(asdict(c)), (point,), list(dict.fromkeys(own)))
+    add("records", f"point {point}: {model}", tuple(values), (point,), list(dict.fromkeys(own)))
 
 
 def needed(tasks: list[Task], points: set[int]) -> list[Task]:

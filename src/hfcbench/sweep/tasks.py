@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import PLUGIN_FAILURES
 from ..plugins import register_plugin
 from ..protocol.config import RunConfig
 from ..protocol.runner import Runner
@@ -56,7 +57,7 @@ def execute(task: Task, threads: int) -> list[dict] | None:
                 attack = task.args[2]
                 runner.aes_state(attack, "advtest", (detector, fit))
                 runner.unbounded(attack, (detector, fit))
-        except Exception:  # the records task records this detector's error in its cells
+        except PLUGIN_FAILURES:  # the records task records this detector's error in its cells
             return None
     elif task.kind == "records":
         with tempfile.TemporaryDirectory() as folder:
