@@ -250,6 +250,10 @@ FACTORY_RAISES = """
 def raises(in_channels, num_classes):
     raise RuntimeError("weights server unreachable")
 
+def flat(in_channels, num_classes):
+    import torch
+    return torch.nn.Linear(10, num_classes)  # its forward pass fails on images
+
 def exits():
     raise SystemExit(3)
 """
@@ -259,6 +263,8 @@ def exits():
     ("plugin_factory:raises", "--model plugin_factory:raises: its factory 'raises' raised RuntimeError: weights "
                               "server unreachable"),
     ("plugin_factory:exits", "its factory 'exits' raised SystemExit: 3 (it called sys.exit"),
+    ("plugin_factory:flat", "--model plugin_factory:flat fails on inputs of shape (8, 1, 28, 28) from synthetic: "
+                            "RuntimeError"),
 ])
 def test_a_model_factory_that_raises_is_one_line(tmp_path, capsys, monkeypatch, factory, culprit):
     (tmp_path / "plugin_factory.py").write_text(FACTORY_RAISES)
@@ -479,7 +485,7 @@ def test_gate_inputs_that_would_compare_nothing(tmp_path, capsys):
     ("-0.1", "--tolerance must be a number in [0, 1)"),
     ("nan", "--tolerance must be a number in [0, 1)"),
     # the baseline's AUC is 0.9: no fall can exceed 0.9, so 0.95 would pass anything
-    ("0.95", "--tolerance 0.95 switches the gate off: no AUC of this baseline can change by more than 0.9000"),
+    ("0.95", "--tolerance 0.95 lets every AUC pass: no AUC of this baseline can change by more than 0.9000"),
 ])
 def test_a_tolerance_that_switches_the_gate_off_is_refused(tmp_path, capsys, tolerance, culprit):
     results = tmp_path / "results.jsonl"
@@ -582,6 +588,7 @@ def test_an_exclude_table_that_matches_nothing_is_refused(tmp_path, capsys):
     ('model = ["resnet8", "resnt8"]', "point 1 (pneumoniamnist, resnt8, seed 0): unknown model 'resnt8'"),
     ('dataset = ["synthetic", "imagefolder:no/such/folder"]', "imagefolder: no/such/folder is not a folder"),
     ('detectors = ["kd", "kdd"]', "unknown detector 'kdd'"),
+    ('fit_attacks = ["bim", "bim,pgdd"]', "point 1 (pneumoniamnist, default model, seed 0): unknown attack 'pgdd'"),
 ])
 def test_every_grid_point_is_checked_before_any_work(tmp_path, capsys, line, culprit):
     grid = _grid(tmp_path, f'{line}\nprofile = "smoke"\n')
@@ -590,14 +597,19 @@ def test_every_grid_point_is_checked_before_any_work(tmp_path, capsys, line, cul
     assert not (tmp_path / "out" / "points").exists()  # nothing was run
 
 
-def test_a_large_grid_is_expanded_without_quadratic_work(tmp_path):
-    """4,000 points (2,000 duplicates once normalised) expand to 2,000 configs in order."""
-    from hfcbench.protocol.config import FILE_KEYS
+def test_a_large_grid_is_expanded_without_quadratic_work(tmp_path, monkeypatch):
+    """4,000 points (2,000 duplicates once normalised) expand to 2,000 configs in order, without
+    comparing configs pairwise (a list's ``in`` would compare each with every one kept: 2e6 times)."""
+    from hfcbench.protocol.config import FILE_KEYS, RunConfig
     from hfcbench.sweep.grid import expand, read_grid
 
+    compared = []
+    equal = RunConfig.__eq__
+    monkeypatch.setattr(RunConfig, "__eq__", lambda self, other: compared.append(1) or equal(self, other))
     text = f'seed = {list(range(2000))}\neps = ["8/256", 0.03125]\n'
     configs = expand(*read_grid(_grid(tmp_path, text), (*FILE_KEYS, "plugins")))
     assert [c.seed for c in configs] == list(range(2000)) and {c.eps for c in configs} == {0.03125}
+    assert len(compared) <= 4000
 
 
 # -- 13. image folders: colour modes, pages, odd entries, half splits, a test split too small -------------------------
@@ -636,6 +648,22 @@ def test_cmyk_images_are_read_as_rgb_alone_or_with_rgb(tmp_path):
     assert load_dataset(f"imagefolder:{alone}", image_size=8).image_shape == (3, 8, 8)  # not 4 channels
 
 
+def test_a_jpeg_with_a_second_frame_is_read_as_its_first(tmp_path):
+    """A phone's JPEG with a gain map opens as MPO with 2 frames: it is an image, not a page stack."""
+    from PIL import Image
+
+    from hfcbench.datasets import load_dataset
+
+    _classes(tmp_path)
+    first, second = Image.new("RGB", (8, 8), (255, 255, 255)), Image.new("RGB", (8, 8), (0, 0, 0))
+    first.save(tmp_path / "a" / "phone.jpg", format="MPO", save_all=True, append_images=[second], quality=100)
+    with Image.open(tmp_path / "a" / "phone.jpg") as opened:
+        assert opened.n_frames == 2
+    ds = load_dataset(f"imagefolder:{tmp_path}", image_size=8)
+    images = torch.cat([ds.train.images, ds.test.images])
+    assert sum(float(x.min()) > 0.95 for x in images) == 1  # the white first frame, not the black second
+
+
 def test_a_multi_page_tiff_is_refused(tmp_path, capsys):
     from PIL import Image
 
@@ -644,7 +672,7 @@ def test_a_multi_page_tiff_is_refused(tmp_path, capsys):
     pages = [Image.new("L", (8, 8), v) for v in (10, 200)]
     pages[0].save(data / "b" / "stack.tif", save_all=True, append_images=pages[1:])
     fails(capsys, ["validate", *SMOKE, "--dataset", f"imagefolder:{data}", "--out", str(tmp_path / "o")], 2,
-          f"{data / 'b' / 'stack.tif'} holds 2 pages (a multi-page or animated file); give one image per file")
+          f"{data / 'b' / 'stack.tif'} holds 2 pages (a multi-page TIFF); give one image per file")
 
 
 def test_odd_entries_half_splits_and_an_empty_path_are_named(tmp_path, capsys):
@@ -719,6 +747,22 @@ def test_a_registered_name_cannot_break_a_table_or_a_line():
 def test_a_line_break_in_a_file_name_keeps_the_error_on_one_line(tmp_path, capsys):
     err = fails(capsys, ["leaderboard", str(tmp_path / "two\nlines.jsonl")], 2, "two\\nlines.jsonl does not exist")
     assert err.count("\n") == 1
+
+
+def test_a_zoo_checkpoint_with_the_old_module_names_gets_a_hint(tmp_path, capsys):
+    from hfcbench.models import resnet
+
+    model = resnet.resnet8(in_channels=1, num_classes=2, dims=2, mean=[0.5], std=[0.5], image_size=28)
+    old = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("stage"):
+            stage, block, rest = key.split(".", 2)
+            key = f"stages.{int(stage[5:]) - 1}.{block[5:]}.{rest}"
+        old[key] = value
+    torch.save(old, tmp_path / "old.pt")
+    fails(capsys, ["validate", *SMOKE, "--dataset", "synthetic", "--model", "resnet8", "--checkpoint",
+                   str(tmp_path / "old.pt"), "--out", str(tmp_path / "o")], 2,
+          "rename its keys stages.I.J. -> stage<I+1>.block<J>.")
 
 
 def test_outputs_of_the_wrong_kind_and_options_outside_the_schema(tmp_path, capsys):

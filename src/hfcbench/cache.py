@@ -26,7 +26,7 @@ import pickle
 import tempfile
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,9 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
+            with suppress(OSError):  # a file system without modes (vfat, some shares) keeps its own
+                os.fchmod(handle.fileno(), file_mode())
             write(handle)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import HfcbenchError
+from .errors import PLUGIN_FAILURES, HfcbenchError
 from .paths import writable_dir, writable_file
 from .plugins import register_plugin
 
@@ -111,11 +111,13 @@ def _cmd_layers(args) -> int:
     probe = dataset.train.images[:PROBE_IMAGES]
     try:
         selected = selected_layers(model, choice, dataset)
-    except HfcbenchError as exc:  # still list the modules, so that the user can name some
-        rows = [row[:4] for row in describe_layers(model, probe, [])]
+    except HfcbenchError as exc:  # still list the modules (when a forward pass runs), so that the user can name some
+        try:
+            rows = [row[:4] for row in describe_layers(model, probe, [])]
+        except PLUGIN_FAILURES:
+            raise exc from None
         print(tabulate(rows, headers=["module", "type", "output shape", "calls"]))
-        print(f"hooked: none ({exc})")
-        return 2
+        raise HfcbenchError(f"no layer would be hooked: {exc}") from None
     rows = [(name, kind, shape, calls, "hooked" if hooked else "")
             for name, kind, shape, calls, hooked in describe_layers(selected.model, probe, selected.layers)]
     print(tabulate(rows, headers=["module", "type", "output shape", "calls", ""]))

@@ -65,7 +65,8 @@ def out_of_space(exc: BaseException) -> bool:
 def file_mode() -> int:
     """The mode a new file gets under the user's umask (``0o666 & ~umask``): what a file written
     through a private temporary file (mode 0600) is given before it is renamed into place, so a
-    page or a results file in a shared folder is readable as any other file there."""
+    page or a results file in a shared folder is readable as any other file there. (Reading the
+    umask means setting it for an instant; hfcbench writes these files from one thread.)"""
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask

@@ -120,7 +120,7 @@ def load_image_folder(root: str | Path, *, size: int | None = None, window: str 
     if any(p.is_dir() for p in given) and not all(p.is_dir() for p in given):
         have, lack = (p.name for p in sorted(given, key=lambda p: not p.is_dir()))
         raise DataError(f"imagefolder: {root} has a {have}/ folder but no {lack}/ folder; give both (your own split) "
-                        "or neither (class folders directly in it, split 80/20)")
+                        f"or neither (class folders directly in it, split 80/20; a class named {have} must be renamed)")
     if all(p.is_dir() for p in given):
         (classes, train_files), (test_classes, test_files) = (_class_files(p) for p in given)
         if test_classes != classes:

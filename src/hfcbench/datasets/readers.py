@@ -5,7 +5,7 @@ saturated or darkened by a guess:
 
 * 8-bit PNG/JPEG/BMP/TIFF: ``value / 255``; 16-bit PNG/TIFF: ``value / 65535`` (by bit depth,
   never by the image's own range); an alpha channel is dropped; palette, CMYK, YCbCr, LAB and
-  HSV images become RGB. A multi-page TIFF (or animated image) is refused: one image per file.
+  HSV images become RGB. A multi-page TIFF is refused: one image per file.
 * Floating-point TIFF: clipped to ``window`` = (low, high) and scaled, ``(v - low) / (high - low)``;
   without a window, per image ``(v - min) / (max - min)`` (a constant image becomes 0).
 * DICOM (``.dcm``; needs ``pip install "hfcbench[medical]"``): stored values times
@@ -82,9 +82,9 @@ def _read_picture(path: Path, window) -> np.ndarray:
 
     with Image.open(path) as opened:
         pages = getattr(opened, "n_frames", 1)
-        if pages > 1:
-            raise DataError(f"{path} holds {pages} pages (a multi-page or animated file); give one image per file, "
-                            "or a volume as NIfTI (.nii, .nii.gz)")
+        if pages > 1 and opened.format == "TIFF":  # a JPEG with a gain map opens as 2 frames: its first is read
+            raise DataError(f"{path} holds {pages} pages (a multi-page TIFF); give one image per file, or a volume as "
+                            "NIfTI (.nii, .nii.gz)")
         opened.load()
         img: Image.Image = opened
         if img.mode in COLOUR_MODES:  # CMYK (print), YCbCr (some JPEGs), LAB, HSV: to RGB, as palettes are

@@ -13,6 +13,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,10 @@ def download(remote: RemoteFile, dest: Path, *, timeout: float = 60.0, quiet: bo
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.fchmod(fd, file_mode())
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=timeout) as response:
+            with suppress(OSError):  # a file system without modes keeps its own
+                os.fchmod(out.fileno(), file_mode())
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {remote.filename}", disable=quiet) as bar:
                 while block := response.read(1 << 16):

@@ -16,12 +16,17 @@
   the source files of its factory and class, the checkpoint's SHA-256 (or the training settings),
   the dataset, and the layers, head and normalisation chosen.
 * **Layers**: ``--layers`` names modules, with globs (``layer1.*,layer4.1``) whose ``*`` stays
-  within one dotted level (``stage*`` is ``stage1, stage2``, not their children). By default: the
-  model's ``feature_modules()`` if it has one; else its residual blocks, found by type (modules
-  whose class name ends in ``Block`` or ``Bottleneck``, outermost only); else its top-level
-  ``nn.Sequential`` stages; else its activation modules. A hooked layer whose channel means
-  equal the penultimate vector (a last block followed by global average pooling) is dropped, so
-  each feature is hooked once. ``hfcbench layers`` lists the candidates with their output shapes.
+  within one dotted level (``stage*`` is ``stage1, stage2``, not their children); a named module
+  that does not run exactly once per forward pass is refused. By default, the first of these
+  rules that leaves a layer: the model's ``feature_modules()`` if it has one (its keys must be
+  module names); else its residual blocks, found by type (modules whose class name ends in
+  ``Block`` or ``Bottleneck``, outermost only); else its top-level ``nn.Sequential`` stages; else
+  its activation modules. A rule's layers are dropped where they do not run exactly once or where
+  their channel means repeat an earlier layer or the penultimate vector (a last block followed by
+  global average pooling), so each feature is hooked once; a rule left with none falls through to
+  the next. ``hfcbench layers`` lists the modules with their output shapes and which are hooked.
+  The names are module names throughout: ``layers`` prints, ``--layers`` takes and records store
+  the same ones.
 * **Head**: the final linear layer, whose input is the penultimate vector (``--head`` names it;
   by default the model's ``classifier``, else its last ``nn.Linear``).
 """
@@ -90,6 +95,8 @@ def call_factory(make, spec: str, **available) -> nn.Module:
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     try:
         model = make(**{k: v for k, v in available.items() if takes_all or k in parameters})
+    except HfcbenchError:  # a factory's own one-line error (a zoo builder refusing 2-D data) stays as it is
+        raise
     except PLUGIN_FAILURES as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise HfcbenchError(f"--model {spec}: its factory {getattr(make, '__qualname__', make)!r} raised "
@@ -151,7 +158,11 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
                                      ("shape mismatches", shapes)) if items]
     if problems:
-        raise HfcbenchError(f"--checkpoint {path} does not fit the model: {'; '.join(problems)}")
+        renamed = any(k.startswith(("stages.", "features.")) for k in unexpected) and \
+            any(k.startswith(("stage1.", "conv1_1.")) for k in missing)
+        hint = ("; it holds a zoo model saved before the zoo's modules took the names of their hooked layers: "
+                "rename its keys stages.I.J. -> stage<I+1>.block<J>. (ResNets), or retrain it") if renamed else ""
+        raise HfcbenchError(f"--checkpoint {path} does not fit the model: {'; '.join(problems)}{hint}")
     model.load_state_dict(state)
 
 
@@ -189,8 +200,14 @@ def default_layers(model: SelectedLayers, probe: torch.Tensor) -> list[str]:
     vector. A rule that leaves none (a plain CNN's one ``nn.Sequential`` body ending in global
     pooling repeats the penultimate vector) falls through to the next."""
     calls = {name: count for name, (_, count) in trace_modules(model.model, probe).items()}
+    modules = {name for name, _ in model.model.named_modules()}
     reasons = []
     for rule, layers in layer_rules(model.model):
+        strangers = [n for n in layers if n not in modules]
+        if strangers:
+            raise HfcbenchError(f"{type(model.model).__name__}.feature_modules() names {strangers[:3]}, which are not "
+                                "module names (named_modules() gives them): its keys must be module names, so that "
+                                "hfcbench layers, --layers and the records name the same layers")
         once = [n for n in layers if calls.get(n, 0) == 1]
         kept = distinct_layers(model, probe, once) if once else []
         if kept:

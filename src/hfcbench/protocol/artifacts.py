@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..attacks import BASE_ATTACKS, AttackResult, LossTerm, build_attack, is_base, is_detector_aware
+from ..attacks import AttackResult, LossTerm, build_attack, is_base, is_detector_aware
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
@@ -26,14 +26,13 @@ from ..datasets.corruptions import chosen_families
 from ..detectors import DETECTORS
 from ..detectors.wrappers import EOT, Surrogate
 from ..device import resolve_device
-from ..errors import InvalidParameterError
 from ..gmm import GaussianMixture
 from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_classifier
 from ..paths import writable_dir
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
-from .config import RunConfig, attack_pairs
+from .config import RunConfig, attack_pairs, fit_attack_names
 from .noise import noisy_copies, perturbation_l2
 from .per_layer import layer_aucs
 from .split import check_pool, protocol_split
@@ -68,11 +67,7 @@ class Artifacts:
         writable_dir(self.cache.root, "--cache-dir")  # before any training: the checkpoint goes there
         self.device = resolve_device(c.device)
         self.detector_names = DETECTORS.select(c.detectors)
-        fit = [a.strip().lower() for a in c.fit_attacks.split(",") if a.strip()]
-        for name in fit:
-            if not is_base(name):
-                raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
-                                            f"{name!r} is not one")
+        fit = fit_attack_names(c.fit_attacks)
         self.fit_attacks = fit
         self.pairs = attack_pairs(c.attacks, fit)
         # load, train, [budget search], cells, worst cases, [benign shift]

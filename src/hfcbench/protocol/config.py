@@ -292,6 +292,19 @@ def normalised_dataset(name: str) -> str:
     return f"{prefix.lower()}:{path}" if sep and prefix.lower() == "imagefolder" else name.lower()
 
 
+def fit_attack_names(fit_attacks: str) -> list[str]:
+    """``--fit-attacks`` as a list of base attack names, in order; any other name refused (run,
+    validate and a sweep's check of its points share this rule)."""
+    from ..attacks import BASE_ATTACKS
+
+    names = [a.strip().lower() for a in fit_attacks.split(",") if a.strip()]
+    for name in names:
+        if not is_base(name):
+            raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
+                                        f"{name!r} is not one")
+    return names
+
+
 def attack_pairs(attacks: str, fit_attacks: list[str]) -> list[tuple[str, str]]:
     """``(fit attack, evaluated attack)`` pairs for ``--attacks``.
 

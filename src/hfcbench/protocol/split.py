@@ -27,10 +27,14 @@ def check_pool(test: Split, limit: int | None, dataset: str) -> None:
     size = min(len(labels), limit) if limit else len(labels)
     classes = len(np.unique(labels))
     if size < MIN_KEPT or classes < 2:
+        capped = bool(limit) and size < len(labels) and len(labels) >= MIN_KEPT and classes >= 2
+        fix = (f"raise --limit to {MIN_KEPT} or more" if capped else
+               "add test images (for an image folder: to its test/ folder, or to its class folders, of which 20% are "
+               "the test split)")
         raise HfcbenchError(f"the test split of {dataset} holds {len(labels)} image(s) of {classes} class(es)"
-                            + (f", capped at {limit} by --limit" if limit and limit < len(labels) else "")
+                            + (f", capped at {limit} by --limit" if capped else "")
                             + f"; the protocol needs at least {MIN_KEPT} correctly classified test images of two "
-                            "classes: add test images (or move some from train/ to test/)")
+                            f"classes: {fix}")
 
 
 @dataclass(frozen=True)

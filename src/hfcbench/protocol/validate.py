@@ -9,15 +9,13 @@ checked as the loader checks them). No classifier is trained and no attack is ru
 
 from __future__ import annotations
 
-from ..attacks import BASE_ATTACKS, is_base
 from ..datasets import load_dataset
 from ..detectors import DETECTORS
 from ..device import resolve_device
-from ..errors import InvalidParameterError
 from ..models import MODELS
 from ..models.zoo import user_model
 from ..paths import writable_dir
-from .config import RunConfig, attack_pairs
+from .config import RunConfig, attack_pairs, fit_attack_names
 from .split import check_pool
 
 
@@ -27,12 +25,7 @@ def validate(config: RunConfig) -> list[str]:
     detectors = DETECTORS.select(c.detectors)
     for name in detectors:
         DETECTORS.get(name)  # imports an entry-point plugin now, not after training
-    fit = [a.strip().lower() for a in c.fit_attacks.split(",") if a.strip()]
-    for name in fit:
-        if not is_base(name):
-            raise InvalidParameterError(f"--fit-attacks takes base attacks ({', '.join(BASE_ATTACKS)}); "
-                                        f"{name!r} is not one")
-    pairs = attack_pairs(c.attacks, fit)
+    pairs = attack_pairs(c.attacks, fit_attack_names(c.fit_attacks))
     device = resolve_device(c.device)
     out = writable_dir(c.out, "--out")
     from ..cache import Cache

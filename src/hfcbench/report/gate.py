@@ -108,7 +108,7 @@ def compare(records: list[dict], baseline: dict, tolerance: float) -> tuple[bool
     reach = [old if worse < 0 else 1 - old for entry in baseline["entries"] for metric, (worse, _) in GATED.items()
              if metric.startswith("auc") and (old := entry.get(metric)) is not None]
     if reach and tolerance >= max(reach):
-        raise HfcbenchError(f"--tolerance {tolerance} switches the gate off: no AUC of this baseline can change by "
+        raise HfcbenchError(f"--tolerance {tolerance} lets every AUC pass: no AUC of this baseline can change by "
                             f"more than {max(reach):.4f} in the direction that fails; give a tolerance such as 0.02")
     if not baseline["entries"]:
         return False, "check FAILED: the baseline holds no entries, so the gate would compare nothing"

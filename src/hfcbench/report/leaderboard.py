@@ -212,10 +212,24 @@ def format_tables(found: list[Table], fmt: str = "simple") -> str:
             text = tabulate(rows, headers=[cell(h) for h in table.headers], tablefmt=fmt)
             parts.append(f"### {table.caption}\n\n{text}\n{note}")
             continue
-        pieces = [tabulate(rows, headers=headers, tablefmt=fmt) for headers, rows in _fitting(table, TERMINAL_WIDTH)]
+        pieces = [_narrow(headers, rows, TERMINAL_WIDTH) for headers, rows in _fitting(table, TERMINAL_WIDTH)]
         note = f"\n{_wrapped(table.note)}\n" if table.note else ""
         parts.append(f"{_wrapped(table.caption)}\n\n" + "\n\n".join(pieces) + f"\n{note}")
     return "\n".join(parts)
+
+
+def _narrow(headers: list[str], rows: list[list], width: int) -> str:
+    """A text table of ``rows``; where one column alone makes it wider than ``width`` (a long
+    'not separated from' list), that column's text is wrapped onto several lines."""
+    text = tabulate(rows, headers=headers, tablefmt="simple")
+    widths = [max(len(str(v)) for v in column) for column in zip(headers, *rows, strict=True)]
+    excess = max(map(len, text.splitlines())) - width
+    if excess <= 0:
+        return text
+    widest = widths.index(max(widths))
+    limits: list[int | None] = [None] * len(headers)
+    limits[widest] = max(widths[widest] - excess, 20)
+    return tabulate(rows, headers=headers, tablefmt="simple", maxcolwidths=limits)
 
 
 def _wrapped(text: str) -> str:
@@ -227,8 +241,9 @@ def _fitting(table: Table, width: int) -> list[tuple[list[str], list[list]]]:
     the first (row label) column; the columns of one attack (``column_keys``) stay together where
     each attack's fit (else every column goes alone)."""
     keys = table.column_keys if len(table.column_keys) == len(table.headers) else [None] * len(table.headers)
+    lead = [0, 1] if table.headers[:1] == ["rank"] else [0]  # a ranking's parts keep the rank and the name
     groups: list[list[int]] = []
-    for index in range(1, len(table.headers)):
+    for index in range(len(lead), len(table.headers)):
         if groups and keys[index] is not None and keys[index] == keys[groups[-1][-1]]:
             groups[-1].append(index)
         else:
@@ -239,15 +254,15 @@ def _fitting(table: Table, width: int) -> list[tuple[list[str], list[list]]]:
                         tablefmt="simple")
         return max(map(len, text.splitlines()))
 
-    if any(printed([0, *group]) > width for group in groups):  # a group too wide alone is cut into its columns
+    if any(printed([*lead, *group]) > width for group in groups):  # a group too wide alone is cut into its columns
         groups = [[i] for group in groups for i in group]
     parts: list[list[int]] = []
     for group in groups:
-        if parts and printed([0, *parts[-1], *group]) <= width:
+        if parts and printed([*lead, *parts[-1], *group]) <= width:
             parts[-1] += group
         else:
             parts.append(list(group))
-    return [([table.headers[i] for i in (0, *part)], [[row[i] for i in (0, *part)] for row in table.rows])
+    return [([table.headers[i] for i in (*lead, *part)], [[row[i] for i in (*lead, *part)] for row in table.rows])
             for part in parts] or [(table.headers, table.rows)]
 
 

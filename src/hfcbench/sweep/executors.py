@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
-from ..errors import HfcbenchError
+from ..errors import PLUGIN_FAILURES, HfcbenchError
 from .plan import GPU_KINDS, Task
 from .tasks import execute, execute_remote
 
@@ -43,7 +43,7 @@ def run_local(tasks: list[Task], *, threads: int, on_records: OnRecords, progres
             continue
         try:
             result = execute(task, threads)
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:  # a plugin raising or calling sys.exit fails its task only
             failed[task.id] = reason(exc)
             continue
         if task.kind == "records":

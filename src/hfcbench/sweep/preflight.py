@@ -17,7 +17,7 @@ from ..datasets import DATASETS, IMAGEFOLDER_PREFIX
 from ..datasets.imagefolder import folder_of
 from ..detectors import DETECTORS
 from ..errors import HfcbenchError
-from ..protocol.config import RunConfig, attack_pairs
+from ..protocol.config import RunConfig, attack_pairs, fit_attack_names
 
 
 def _dataset(name: str) -> None:
@@ -41,7 +41,7 @@ def _checkpoint(path: str | None) -> None:
 
 def _attacks(value: tuple[str, str]) -> None:
     attacks, fit_attacks = value
-    attack_pairs(attacks, [a.strip().lower() for a in fit_attacks.split(",") if a.strip()])
+    attack_pairs(attacks, fit_attack_names(fit_attacks))
 
 
 def check_points(configs: list[RunConfig], where: str) -> None:

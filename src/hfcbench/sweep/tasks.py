@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import PLUGIN_FAILURES
+from ..errors import PLUGIN_FAILURES, exit_hint
 from ..plugins import register_plugin
 from ..protocol.config import RunConfig
 from ..protocol.runner import Runner
@@ -68,4 +68,7 @@ def execute(task: Task, threads: int) -> list[dict] | None:
 def execute_remote(task: Task, threads: int, *_dependencies) -> list[dict] | None:
     """:func:`execute` as a Ray task: the dependencies' results are passed so that Ray starts it
     only after they finished (and fails it when one of them failed)."""
-    return execute(task, threads)
+    try:
+        return execute(task, threads)
+    except SystemExit as exc:  # a plugin's sys.exit would end the worker, and Ray retry the task in vain
+        raise RuntimeError(f"SystemExit: {exc}{exit_hint(exc)}") from None
