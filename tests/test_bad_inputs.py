@@ -238,7 +238,7 @@ def test_a_failing_plugin_detector_costs_only_its_own_cells(tmp_path, capsys, mo
             str(out)]
     err = fails(capsys, args, 1, "detector broken failed (ValueError: this plugin cannot fit)",
                 "detector nanscore failed (detector scores hold NaN", "detector exits failed (SystemExit: 0 (it called "
-                "sys.exit", "3 detector(s) failed: broken, nanscore, exits")
+                "sys.exit", "3 detector(s) failed: broken, exits, nanscore")
     assert err.count("detector broken failed") == 1  # printed once, not per cell
     records = {(r["fit_attack"], r["detector"]): r["metrics"] for r in read_records([out / "results.jsonl"])}
     assert records[("bim", "broken")]["error"] == "ValueError: this plugin cannot fit"

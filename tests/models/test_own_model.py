@@ -225,8 +225,10 @@ def test_default_layers_are_blocks_by_type_without_a_repeat_of_the_penultimate(d
 
 def test_a_shared_activation_is_refused(data, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "make_shared", lambda: SharedActivation(), raising=False)
+    with pytest.raises(HfcbenchError, match=r"activation modules: relu \(none runs exactly once per forward pass\)"):
+        zoo.user_model(data, ModelChoice(f"{__name__}:make_shared"))  # the default skips it, and finds nothing else
     with pytest.raises(HfcbenchError, match="layer 'relu' runs 2 times in one forward pass of SharedActivation"):
-        zoo.user_model(data, ModelChoice(f"{__name__}:make_shared"))
+        zoo.user_model(data, ModelChoice(f"{__name__}:make_shared", layers="relu"))  # named: refused
     assert zoo.user_model(data, ModelChoice(f"{__name__}:make_shared", layers="conv2")).layers == ["conv2"]
 
 

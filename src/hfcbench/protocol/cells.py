@@ -162,7 +162,7 @@ def faced(art: Artifacts, name: str, fit_attack: str, attacks: list[str]) -> lis
     try:
         art.attack_target(name, fit_attack)
         return attacks
-    except HfcbenchError:
+    except PLUGIN_FAILURES:  # no surrogate (or the plugin failed while one was fitted): its cells record why
         return [a for a in attacks if not art.against(name, fit_attack, a)]
 
 
