@@ -26,14 +26,14 @@ import pickle
 import tempfile
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
-from .paths import disk_full, file_mode, out_of_space
+from .paths import disk_full, mode_as_new_file, out_of_space
 
 CACHE_ENV = "HFCBENCH_CACHE"
 
@@ -77,8 +77,7 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            with suppress(OSError):  # a file system without modes (vfat, some shares) keeps its own
-                os.fchmod(handle.fileno(), file_mode())
+            mode_as_new_file(handle.fileno())
             write(handle)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:

@@ -38,6 +38,11 @@ class InvalidParameterError(HfcbenchError, ValueError):
 PLUGIN_FAILURES = (Exception, SystemExit)
 
 
-def exit_hint(exc: BaseException) -> str:
-    """What to add to the one-line message of a user's code that failed with ``exc``."""
-    return " (it called sys.exit; raise an exception instead)" if isinstance(exc, SystemExit) else ""
+def failure_text(exc: BaseException, *, first_line: bool = False) -> str:
+    """``Type: message`` of a user's code that failed with ``exc`` (with ``first_line``, only the
+    message's first line, at most 200 characters); a ``sys.exit`` says so."""
+    message = str(exc)
+    if first_line:
+        message = (message.strip().splitlines() or [""])[0][:200]
+    hint = " (it called sys.exit; raise an exception instead)" if isinstance(exc, SystemExit) else ""
+    return f"{type(exc).__name__}: {message}{hint}"

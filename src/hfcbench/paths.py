@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from .errors import HfcbenchError
@@ -62,11 +63,13 @@ def out_of_space(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "file write failed" in str(exc))
 
 
-def file_mode() -> int:
-    """The mode a new file gets under the user's umask (``0o666 & ~umask``): what a file written
-    through a private temporary file (mode 0600) is given before it is renamed into place, so a
-    page or a results file in a shared folder is readable as any other file there. (Reading the
-    umask means setting it for an instant; hfcbench writes these files from one thread.)"""
+def mode_as_new_file(fd: int) -> None:
+    """Give the file open as ``fd`` the mode a new file gets under the user's umask (``0o666 &
+    ~umask``): a file written through a private temporary file (mode 0600) and renamed into place
+    (a page, a results file, a download) is then readable as any other file in its folder. A file
+    system without modes (vfat, some shares) keeps its own. (Reading the umask means setting it for
+    an instant; hfcbench writes these files from one thread.)"""
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    with suppress(OSError):
+        os.fchmod(fd, 0o666 & ~mask)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from .errors import PLUGIN_FAILURES, DuplicateComponentError, HfcbenchError, UnknownComponentError, exit_hint
+from .errors import PLUGIN_FAILURES, DuplicateComponentError, HfcbenchError, UnknownComponentError, failure_text
 
 T = TypeVar("T")
 
@@ -47,8 +47,8 @@ def import_object(spec: str) -> Any:
         raise HfcbenchError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
     except PLUGIN_FAILURES as exc:  # a syntax error, or one that raises (or exits) while it is imported
         where = f" ({exc.filename}:{exc.lineno})" if isinstance(exc, SyntaxError) else ""
-        raise HfcbenchError(f"importing module {module_name!r} for {spec!r} failed: {type(exc).__name__}: "
-                            f"{exc}{where}" + exit_hint(exc)) from None
+        message = f"importing module {module_name!r} for {spec!r} failed: {failure_text(exc)}{where}"
+        raise HfcbenchError(message) from None
     try:
         obj = module
         for part in attr.split("."):

@@ -13,14 +13,13 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..paths import file_mode
+from ..paths import mode_as_new_file
 
 DATA_ENV = "HFCBENCH_DATA"
 DEFAULT_DATA_DIR = Path("~/.cache/hfcbench/data")
@@ -64,8 +63,7 @@ def download(remote: RemoteFile, dest: Path, *, timeout: float = 60.0, quiet: bo
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=timeout) as response:
-            with suppress(OSError):  # a file system without modes keeps its own
-                os.fchmod(out.fileno(), file_mode())
+            mode_as_new_file(out.fileno())
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {remote.filename}", disable=quiet) as bar:
                 while block := response.read(1 << 16):

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, exit_hint
+from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, failure_text
 from ..registry import import_object
 from .features import PENULTIMATE, FeatureExtractor
 from .layers import Normalize
@@ -98,9 +98,8 @@ def call_factory(make, spec: str, **available) -> nn.Module:
     except HfcbenchError:  # a factory's own one-line error (a zoo builder refusing 2-D data) stays as it is
         raise
     except PLUGIN_FAILURES as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise HfcbenchError(f"--model {spec}: its factory {getattr(make, '__qualname__', make)!r} raised "
-                            f"{type(exc).__name__}: {first}{exit_hint(exc)}") from None
+                            f"{failure_text(exc, first_line=True)}") from None
     if not isinstance(model, nn.Module):
         raise HfcbenchError(f"--model {spec} returned a {type(model).__name__}, not a torch nn.Module")
     return model

@@ -18,7 +18,7 @@ import torch
 
 from ..cache import Cache, content_key, source_fingerprint
 from ..datasets import ImageDataset
-from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, exit_hint
+from ..errors import PLUGIN_FAILURES, HfcbenchError, InvalidParameterError, failure_text
 from . import ZOO, build_model
 from .own import (
     ModelChoice,
@@ -167,7 +167,7 @@ def selected_layers(model: torch.nn.Module, choice: ModelChoice, dataset: ImageD
             logits = selected(probe)
     except PLUGIN_FAILURES as exc:
         raise HfcbenchError(f"--model {choice.name} fails on inputs of shape {tuple(probe.shape)} from "
-                            f"{dataset.name}: {type(exc).__name__}: {exc}{exit_hint(exc)}") from None
+                            f"{dataset.name}: {failure_text(exc)}") from None
     if not isinstance(logits, torch.Tensor) or logits.shape != (len(probe), dataset.num_classes):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise HfcbenchError(f"--model {choice.name} returns {shape} for {len(probe)} images; expected logits of shape "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..attacks import DETECTOR_AWARE
-from ..errors import PLUGIN_FAILURES, HfcbenchError, exit_hint
+from ..errors import PLUGIN_FAILURES, HfcbenchError, failure_text
 from ..results import NOT_ADAPTIVE
 from ..stats.cell import TARGET_FPRS, cell_metrics
 from ..stats.metrics import auc, success_rate
@@ -25,7 +25,7 @@ DETECTOR_TERMS = [a for a in DETECTOR_AWARE if a != "auto"]  # the trace keys of
 
 def failed(exc: BaseException) -> dict:
     """The metrics of a cell that could not be computed: the error (type and message), no numbers."""
-    text = str(exc) if isinstance(exc, HfcbenchError) else f"{type(exc).__name__}: {exc}{exit_hint(exc)}"
+    text = str(exc) if isinstance(exc, HfcbenchError) else failure_text(exc)
     return {"error": text, **dict.fromkeys(("auc_before", "auc_after", "tpr90_before", "tpr90_after", "evasion5"))}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
-from ..errors import PLUGIN_FAILURES, HfcbenchError
+from ..errors import PLUGIN_FAILURES, HfcbenchError, failure_text
 from .plan import GPU_KINDS, Task
 from .tasks import execute, execute_remote
 
@@ -29,7 +29,7 @@ WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 def reason(exc: BaseException) -> str:
     """One line saying why a task failed (a Ray error unwrapped to its cause)."""
     cause = getattr(exc, "cause", None) or exc
-    text = str(cause) if isinstance(cause, HfcbenchError) else f"{type(cause).__name__}: {cause}"
+    text = str(cause) if isinstance(cause, HfcbenchError) else failure_text(cause)
     return (text.strip().splitlines() or [type(cause).__name__])[0]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import PLUGIN_FAILURES, exit_hint
+from ..errors import PLUGIN_FAILURES, failure_text
 from ..plugins import register_plugin
 from ..protocol.config import RunConfig
 from ..protocol.runner import Runner
@@ -71,4 +71,4 @@ def execute_remote(task: Task, threads: int, *_dependencies) -> list[dict] | Non
     try:
         return execute(task, threads)
     except SystemExit as exc:  # a plugin's sys.exit would end the worker, and Ray retry the task in vain
-        raise RuntimeError(f"SystemExit: {exc}{exit_hint(exc)}") from None
+        raise RuntimeError(failure_text(exc)) from None
