@@ -17,6 +17,13 @@ detector the arms descend is the fitted one itself when it is deterministic and 
 ``torch_score``, its :class:`~hfcbench.detectors.wrappers.EOT` average when it is ``stochastic``,
 or its :class:`~hfcbench.detectors.wrappers.Surrogate` when it has no gradient; which one is
 recorded, and the per-image choice between arms uses that same score.
+
+As AutoAttack runs each next attack only on the points still robust, each arm here attacks only
+the images that no earlier arm *broke*: fooled the classifier with a score at or below the
+detector's threshold at 1% FPR (set on its calibration set, the AdvTrain clean inputs), an AE
+that evades at every operating point the records report. Arms that do not read the detector
+(``apgd+hfc``, ``apgd-ce+hfc``) are the same against every detector: a run crafts them once per
+image pool and they count first.
 """
 
 from __future__ import annotations
@@ -52,18 +59,28 @@ def arm_budgets(version: str, steps: int | None) -> dict[str, dict]:
 
 class AutoDetectorAttack:
     """The per-image worst case over ``arms`` (name -> attack), judged by ``detector``'s score
-    (the one the arms descend). ``worst_by`` counts, after a call, the images each arm supplied."""
+    (the one the arms descend), the arms run one after another as AutoAttack runs its attacks.
+
+    As AutoAttack attacks with each next attack only the points the previous ones did not break,
+    an arm here attacks only the images no earlier arm *broke*: fooled the classifier with a score
+    at or below ``threshold`` (the detector's 1%-FPR threshold on its calibration set, so such an
+    AE evades at every operating point the records report; ``None`` attacks every image with every
+    arm). ``done`` holds arms' results already computed on the whole set (an arm that does not
+    read the detector, such as ``apgd+hfc``, is the same against every detector, so a run crafts it
+    once); they count first. ``worst_by`` counts, after a call, the images each arm supplied."""
 
     name = "auto"
 
-    def __init__(self, model: torch.nn.Module, arms: dict, detector):
-        self.model, self.arms, self.detector = model, arms, detector
+    def __init__(self, model: torch.nn.Module, arms: dict, detector, *, threshold: float | None = None,
+                 done: dict[str, AttackResult] | None = None):
+        self.model, self.arms, self.detector, self.threshold = model, arms, detector, threshold
+        self.done = dict(done or {})
         self.worst_by: dict[str, int] = {}
 
     @property
     def trace(self) -> dict[str, list[dict]] | None:
-        """Each arm's per-step trace (None unless tracing was switched on)."""
-        traces = {name: arm.trace for name, arm in self.arms.items()}
+        """The per-step trace of each arm that ran (None unless tracing was switched on)."""
+        traces = {name: arm.trace for name, arm in self.arms.items() if name not in self.done}
         return None if all(t is None for t in traces.values()) else traces
 
     @trace.setter
@@ -79,19 +96,33 @@ class AutoDetectorAttack:
 
     def in_batches(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, desc: str = "auto",
                    progress: bool = False) -> AttackResult:
-        """Every arm on ``x``, then per image the successful AE with the lowest score (the first
-        arm's AE where no arm fooled the classifier)."""
-        results = {name: arm.in_batches(x, y, batch_size=batch_size, desc=f"{desc}: {name}", progress=progress)
-                   for name, arm in self.arms.items()}
-        names = list(results)
-        first = results[names[0]]
-        scores = torch.stack([torch.where(results[n].success, self._scores(results[n].adv), torch.inf) for n in names])
-        scores = torch.nan_to_num(scores, nan=torch.inf)  # a NaN score never wins
-        winner = scores.argmin(0)                                                    # (N,) the arm chosen per image
-        success = torch.stack([results[n].success for n in names]).any(0)
-        adv = first.adv.clone()
+        """The arms (``done`` first) on ``x``, each on the images not yet broken; per image the
+        successful AE with the lowest score (the first arm's AE where no arm fooled the
+        classifier)."""
+        adv, target = x, None
+        success = torch.zeros(len(x), dtype=torch.bool)
+        lowest = torch.full((len(x),), torch.inf, dtype=torch.float64)   # the best successful AE's score
+        supplier = torch.full((len(x),), -1)                              # which arm supplied it
+        names = [*[n for n in self.arms if n in self.done], *[n for n in self.arms if n not in self.done]]
         for i, name in enumerate(names):
-            take = success & (winner == i)
-            adv[take] = results[name].adv[take]
-        self.worst_by = {name: int((success & (winner == i)).sum()) for i, name in enumerate(names)}
-        return AttackResult(adv, first.target, success)
+            broken = success & (lowest <= self.threshold) if self.threshold is not None else torch.zeros_like(success)
+            rows = (~broken).nonzero().squeeze(1)
+            if not len(rows):
+                break
+            if name in self.done:
+                result = AttackResult(*(getattr(self.done[name], f)[rows] for f in ("adv", "target", "success")))
+            else:
+                result = self.arms[name].in_batches(x[rows], y[rows], batch_size=batch_size, index=rows.numpy(),
+                                                    desc=f"{desc}: {name}", progress=progress)
+            if target is None:  # the first arm attacks every image; all arms aim at the same class per image
+                adv, target = result.adv.clone(), result.target.clone()
+            score = torch.where(result.success, self._scores(result.adv), torch.inf)
+            score = torch.nan_to_num(score, nan=torch.inf)  # a NaN score never wins over a number
+            take = result.success & ((score < lowest[rows]) | ~success[rows])
+            adv[rows[take]] = result.adv[take]
+            lowest[rows[take]] = score[take]
+            supplier[rows[take]] = i
+            success[rows] |= result.success
+        self.worst_by = {name: int((supplier == i).sum()) for i, name in enumerate(names)}
+        assert target is not None
+        return AttackResult(adv, target, success)

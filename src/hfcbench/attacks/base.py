@@ -350,14 +350,17 @@ class Attack:
         return AttackResult(adv.cpu(), target.cpu(), success.cpu())
 
     def in_batches(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, desc: str = "attack",
-                   progress: bool = False) -> AttackResult:
+                   progress: bool = False, index=None) -> AttackResult:
         """The attack on ``x`` (N, C, *spatial) in batches of ``batch_size``, joined into one
-        result: the same as ``attack(x, y)`` in one batch, whatever ``batch_size``."""
+        result: the same as ``attack(x, y, index=index)`` in one batch, whatever ``batch_size``.
+        ``index`` (N,): the inputs' positions in the attacked set (default ``0..N-1``), so that a
+        subset is attacked exactly as it would be within the whole set."""
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        positions = np.arange(len(x)) if index is None else np.asarray(index)
         self._begin(x)
         parts = [self._attack(x[first:first + batch_size], y[first:first + batch_size], None,
-                              np.arange(first, min(first + batch_size, len(x))))
+                              positions[first:first + batch_size])
                  for first in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False)]
         return AttackResult(*(torch.cat([getattr(p, field) for p in parts]) for field in ("adv", "target", "success")))
 

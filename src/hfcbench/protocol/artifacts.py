@@ -20,6 +20,7 @@ from ..attacks import AttackResult, LossTerm, build_attack, is_base, is_detector
 from ..attacks.adaptive import AttackContext
 from ..attacks.adaptive.detector import attackable
 from ..attacks.adaptive.hfc import HFCTerm
+from ..attacks.auto import arm_budgets
 from ..cache import Cache, class_fingerprint, content_key, source_fingerprint
 from ..datasets import ImageDataset, load_dataset
 from ..datasets.corruptions import chosen_families
@@ -31,6 +32,8 @@ from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_classifier
 from ..paths import writable_dir
+from ..stats.cell import TARGET_FPRS
+from ..stats.operating_points import threshold_at_fpr
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .config import RunConfig, attack_pairs, fit_attack_names
 from .noise import noisy_copies, perturbation_l2
@@ -212,7 +215,7 @@ class Artifacts:
 
         def compute():
             start = time.perf_counter()
-            attack = self.build(spec, against)
+            attack = self.build(spec, against, pool=pool)
             attack.trace = [] if against else None
             on = f" against {against[0]}" if against else ""
             result = self.craft(attack, images, labels, desc=f"{spec}{on} on {pool}")
@@ -226,6 +229,30 @@ class Artifacts:
             return state
 
         return self._cached("aes", key, compute)
+
+    def auto_shared_arms(self, pool: str) -> dict[str, dict]:
+        """``auto``'s arms that do not read the detector (``apgd+hfc``), crafted once on ``pool``
+        for every detector: ``{arm: {"adv", "target", "success", "seconds"}}`` (cached)."""
+        images, labels, index = self.pool(pool)
+        c = self.config
+        shared = {}
+        for arm, budget in arm_budgets(c.auto_version, c.auto_steps).items():
+            if is_detector_aware(arm):
+                continue
+            key = self.cache_key("aes", spec=f"auto:{arm}", pool=pool, index=index.tolist(), eps=c.eps, seed=c.seed,
+                                 m=c.gmm_components, hfc_weight=c.hfc_weight, **budget)
+
+            def compute(arm=arm, budget=budget):
+                start = time.perf_counter()
+                attack = build_attack(arm, self.model, ready_terms={"hfc": HFCTerm(self.hfc_mixtures(),
+                                                                                  scale=c.hfc_weight)},
+                                      eps=c.eps, seed=c.seed, **budget)
+                result = self.craft(attack, images, labels, desc=f"auto: {arm} on {pool}")
+                return {"adv": result.adv, "target": result.target, "success": result.success,
+                        "seconds": time.perf_counter() - start}
+
+            shared[arm] = self._cached("aes", key, compute)
+        return shared
 
     def unbounded(self, spec: str, against: Against = None) -> dict:
         """``spec`` freed of its budget (eps = 1, four times the run's steps of ``2 eps / steps``)
@@ -369,12 +396,14 @@ class Artifacts:
         return attack.in_batches(images, labels, batch_size=self.config.batch_size, desc=desc,
                                  progress=not self.config.quiet)
 
-    def build(self, spec: str, against: Against = None, *, unbounded: bool = False):
+    def build(self, spec: str, against: Against = None, *, unbounded: bool = False, pool: str | None = None):
         """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures;
         ``against`` = (detector, fit attack) gives a detector-aware ``spec`` the fitted detector.
         ``unbounded``: eps = 1 and four times the run's steps of ``2 eps / steps`` (the sanity check
         that an attack free of its budget fools the classifier). ``auto`` runs its own APGD arms
-        (:mod:`hfcbench.attacks.auto`), with ``--auto-version``."""
+        (:mod:`hfcbench.attacks.auto`), with ``--auto-version``, each on the images no earlier arm
+        took below the detector's 1%-FPR threshold; on a ``pool`` its arms that do not read the
+        detector come from :meth:`auto_shared_arms`."""
         c = self.config
         assert isinstance(c.eps, float) and c.alpha is not None and c.steps is not None  # the budget is resolved
         steps = 1 if spec == "fgsm" else c.steps
@@ -385,6 +414,11 @@ class Artifacts:
         auto = spec == "auto"
         if auto:
             budget.update(steps=c.auto_steps, version=c.auto_version)  # APGD's own iterations and step sizes
+            if against:
+                budget["threshold"] = threshold_at_fpr(self.calibration_scores(*against), TARGET_FPRS["fpr1"])
+            if pool is not None and not unbounded:
+                budget["done"] = {arm: AttackResult(state["adv"], state["target"], state["success"])
+                                  for arm, state in self.auto_shared_arms(pool).items()}
         ready: dict[str, LossTerm] = ({"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)}
                                       if "hfc" in parts or auto else {})
         needs_context = auto or any(not is_base(p) and p not in ready for p in parts)
