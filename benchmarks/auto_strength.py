@@ -59,8 +59,10 @@ def main() -> None:
     print(f"{run.arch} on {args.dataset}, AdvTest {len(run.split.adv_test)} images, eps {256 * run.config.eps:g}/256; "
           f"{time.perf_counter() - start:.0f} s")
     shared = sum(float(state["seconds"]) for state in run.auto_shared_arms("advtest").values())
-    share = shared / len(run.detector_names)  # the arms crafted once per run, counted against each detector
-    print(f"auto's arms that do not read the detector: {shared:.0f} s once, {share:.0f} s per detector")
+    attacked = [n for n in run.detector_names if (r := records.get(("auto", n))) is not None
+                and "error" not in r["metrics"] and not r.get("status")]
+    share = shared / max(len(attacked), 1)  # the arms crafted once per run, counted against each detector
+    print(f"auto's arms that do not read the detector: {shared:.0f} s once, {share:.0f} s per attacked detector")
     print("detector | worst over joint,selective,orthogonal + paper: evasion@5% / AUC | auto: evasion@5% / AUC | "
           "auto - worst evasion [paired 95%] | auto s (with its share) / (joint+selective+orthogonal) s")
     total = {"auto": shared, "aware": 0.0}
@@ -85,7 +87,7 @@ def main() -> None:
     print(f"all detectors: auto {total['auto']:.0f} s / joint+selective+orthogonal {total['aware']:.0f} s = "
           f"{total['auto'] / max(total['aware'], 1e-9):.2f}")
     if args.opgd_steps:
-        long_orthogonal(run, records, args.opgd_steps)
+        long_orthogonal(run, records, args.opgd_steps, share)
     # BU: auto's AEs, crafted on one bank of masks, scored by other masks
     clean = run.clean_features("advtest")
     feats = run.successful("auto", "advtest", against=("bu", "bim"))
@@ -112,7 +114,7 @@ def evaded(run: Runner, name: str, adv, success) -> tuple[np.ndarray, float]:
     return hidden, auc(clean, scores) if len(rows) else float("nan")
 
 
-def long_orthogonal(run: Runner, records: dict, steps: int) -> None:
+def long_orthogonal(run: Runner, records: dict, steps: int, share: float) -> None:
     from hfcbench.attacks import build_attack
     from hfcbench.attacks.adaptive import AttackContext
 
@@ -133,7 +135,7 @@ def long_orthogonal(run: Runner, records: dict, steps: int) -> None:
         hidden, value = evaded(run, name, result.adv, result.success)
         mine = np.frombuffer(auto["per_image"]["evaded5"].encode(), np.uint8) - 48.0
         diff = paired_difference(mine, hidden, seed=run.config.seed)
-        auto_seconds = float(run.aes_state("auto", "advtest", (name, "bim"))["seconds"])
+        auto_seconds = float(run.aes_state("auto", "advtest", (name, "bim"))["seconds"]) + share
         print(f"{name} | {100 * hidden.mean():.1f} / {100 * value:.1f} | {100 * mine.mean():.1f} / "
               f"{100 * auto['metrics']['auc_after']:.1f} | {100 * diff['value']:+.1f} "
               f"[{100 * diff['value_ci_low']:+.1f}, {100 * diff['value_ci_high']:+.1f}] | {auto_seconds / seconds:.2f}")

@@ -16,13 +16,24 @@ import torch
 from .errors import InvalidParameterError
 
 
-def _index(dim: int):
+def faiss_index(reference: np.ndarray):
+    """A flat L2 FAISS index holding the rows of ``reference`` (R, d) in float32; on the GPU when
+    faiss has GPUs."""
     import faiss
 
-    index = faiss.IndexFlatL2(dim)
+    index = faiss.IndexFlatL2(reference.shape[1])
     if hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    index.add(np.ascontiguousarray(reference, dtype=np.float32))
     return index
+
+
+def nearest_candidates(query: np.ndarray, index, n: int) -> np.ndarray:
+    """(Q, n) indices of the ``n`` rows of :func:`faiss_index` ``index`` that FAISS finds nearest
+    to each query row (Q, d), nearest first by its float32 products: candidates, whose exact
+    distances the caller recomputes from coordinate differences (module docstring)."""
+    _, candidates = index.search(np.ascontiguousarray(query, dtype=np.float32), n)
+    return candidates
 
 
 def knn_distances(query: np.ndarray, reference: np.ndarray, k: int, *, skip_zero: bool = False,
@@ -47,9 +58,7 @@ def knn_distances(query: np.ndarray, reference: np.ndarray, k: int, *, skip_zero
         raise InvalidParameterError(f"k must be in [1, {len(reference) - int(skip_zero)}] for {len(reference)} "
                                     f"reference points, got {k}")
     n_candidates = min(len(reference), k + extra + (extra if skip_zero else 0))
-    index = _index(reference.shape[1])
-    index.add(reference)
-    _, candidates = index.search(query, n_candidates)                         # (Q, n_candidates)
+    candidates = nearest_candidates(query, faiss_index(reference), n_candidates)
     exact = torch.empty(candidates.shape, dtype=torch.float64)
     q, r, c = torch.from_numpy(query), torch.from_numpy(reference), torch.from_numpy(candidates)
     for start in range(0, len(query), 512):  # bounded memory: 512 x n_candidates x d at a time

@@ -29,18 +29,19 @@ class ScoredByLevel(AutoDetectorAttack):
         return adv.flatten(1)[:, 0].double()
 
 
-def run(arms, threshold, done=None):
-    attack = ScoredByLevel(None, arms, None, threshold=threshold, done=done)
+def run(arms, calibration, done=None):
+    attack = ScoredByLevel(None, arms, None, calibration=calibration, done=done)
     x, y = torch.full((4, 1, 2, 2), 0.5), torch.zeros(4, dtype=torch.long)
     return attack, attack.in_batches(x, y, batch_size=2)
 
 
 def test_later_arms_attack_only_what_is_not_broken_and_the_lowest_score_wins():
-    # image 0: arm a breaks it (0.1 <= 0.2): b never sees it; image 1: a fools at 0.6 (not broken),
+    # broken: fooled with a score below every calibration score (0.2 here)
+    # image 0: arm a breaks it (0.1 < 0.2): b never sees it; image 1: a fools at 0.6 (not broken),
     # b lowers it to 0.3; image 2: a fails, b fools at 0.9; image 3: nobody fools
     a = PlannedArm([0.1, 0.6, 0.4, 0.7], [True, True, False, False])
     b = PlannedArm([0.0, 0.3, 0.9, 0.2], [True, True, True, False])
-    attack, result = run({"a": a, "b": b}, threshold=0.2)
+    attack, result = run({"a": a, "b": b}, calibration=[0.9, 0.2, 0.5])
     assert a.attacked == [0, 1, 2, 3] and b.attacked == [1, 2, 3]
     assert result.success.tolist() == [True, True, True, False]
     assert result.adv.flatten(1)[:, 0].tolist() == pytest.approx([0.1, 0.3, 0.9, 0.7])  # 3: a's AE
@@ -48,10 +49,10 @@ def test_later_arms_attack_only_what_is_not_broken_and_the_lowest_score_wins():
     assert attack.worst_by == {"a": 1, "b": 2}
 
 
-def test_without_a_threshold_every_arm_attacks_every_image():
+def test_without_calibration_scores_every_arm_attacks_every_image():
     a = PlannedArm([0.1, 0.6, 0.4, 0.7], [True, True, False, False])
     b = PlannedArm([0.0, 0.3, 0.9, 0.2], [True, False, True, False])
-    attack, result = run({"a": a, "b": b}, threshold=None)
+    attack, result = run({"a": a, "b": b}, calibration=None)
     assert b.attacked == [0, 1, 2, 3]
     assert result.adv.flatten(1)[:, 0].tolist() == pytest.approx([0.0, 0.6, 0.9, 0.7])
     assert attack.worst_by == {"a": 1, "b": 2}
@@ -63,7 +64,7 @@ def test_an_arm_given_as_done_counts_first_and_is_not_crafted_again():
                              index=range(4))
     shared.attacked.clear()
     own = PlannedArm([0.3, 0.3, 0.3, 0.3], [True, True, True, True])
-    attack, result = run({"own": own, "shared": shared}, threshold=0.2, done={"shared": done})
+    attack, result = run({"own": own, "shared": shared}, calibration=[0.2, 0.3], done={"shared": done})
     assert shared.attacked == [] and own.attacked == [1, 2, 3]
     assert attack.worst_by == {"shared": 1, "own": 3}
     assert attack.trace is None
@@ -76,7 +77,26 @@ def test_a_nan_score_still_keeps_a_successful_ae():
 
     a = PlannedArm([0.8, 0.8, 0.8, 0.8], [False, True, False, False])
     b = PlannedArm([0.2, 0.2, 0.2, 0.2], [True, False, False, False])
-    attack = NaNScores(None, {"a": a, "b": b}, None, threshold=0.5)
+    attack = NaNScores(None, {"a": a, "b": b}, None, calibration=[0.5])
     result = attack.in_batches(torch.full((4, 1, 2, 2), 0.5), torch.zeros(4, dtype=torch.long), batch_size=4)
     assert result.success.tolist() == [True, True, False, False]
     assert result.adv.flatten(1)[:, 0].tolist()[:2] == pytest.approx([0.2, 0.8])
+
+
+def test_an_ae_at_the_lowest_calibration_score_is_not_yet_broken():
+    a = PlannedArm([0.25, 0.25, 0.25, 0.25], [True, True, True, True])
+    b = PlannedArm([0.0, 0.0, 0.0, 0.0], [True, True, True, True])
+    attack, _ = run({"a": a, "b": b}, calibration=[0.25, 0.75])  # ties with the lowest clean score: not below it
+    assert b.attacked == [0, 1, 2, 3] and attack.worst_by == {"a": 0, "b": 4}
+
+
+def test_a_subset_is_attacked_as_within_the_whole_set(trained_synthetic):
+    """APGD's random starts and the targets are keyed by position: attacking rows 3..9 with their
+    positions gives what the whole set gives for them."""
+    from hfcbench.attacks.apgd import APGD
+
+    model, dataset = trained_synthetic
+    x, y = dataset.test.images[:10], dataset.test.labels[:10]
+    whole = APGD(model, eps=8 / 256, steps=5, seed=3).in_batches(x, y, batch_size=4)
+    part = APGD(model, eps=8 / 256, steps=5, seed=3).in_batches(x[3:], y[3:], batch_size=4, index=range(3, 10))
+    assert torch.allclose(part.adv, whole.adv[3:], atol=1e-6) and torch.equal(part.target, whole.target[3:])

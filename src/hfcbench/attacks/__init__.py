@@ -67,11 +67,11 @@ def build_attack(spec: str, model, *, context=None, term_params: dict | None = N
         from .auto import AutoDetectorAttack, arm_budgets
 
         version, steps = params.pop("version", "standard"), params.pop("steps", None)
-        threshold, done = params.pop("threshold", None), params.pop("done", None)
+        calibration, done = params.pop("calibration", None), params.pop("done", None)
         params.pop("alpha", None)  # APGD sets its own step sizes
         arms = {arm: build_attack(arm, model, context=context, term_params=term_params, ready_terms=ready_terms,
                                   **params, **budget) for arm, budget in arm_budgets(version, steps).items()}
-        return AutoDetectorAttack(model, arms, context.detector, threshold=threshold, done=done)
+        return AutoDetectorAttack(model, arms, context.detector, calibration=calibration, done=done)
     base_name = names[0] if is_base(names[0]) else "bim"
     add_ons = names[1:] if is_base(names[0]) else names
     terms = []

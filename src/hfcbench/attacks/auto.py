@@ -19,15 +19,19 @@ or its :class:`~hfcbench.detectors.wrappers.Surrogate` when it has no gradient; 
 recorded, and the per-image choice between arms uses that same score.
 
 As AutoAttack runs each next attack only on the points still robust, each arm here attacks only
-the images that no earlier arm *broke*: fooled the classifier with a score at or below the
-detector's threshold at 1% FPR (set on its calibration set, the AdvTrain clean inputs), an AE
-that evades at every operating point the records report. Arms that do not read the detector
-(``apgd+hfc``, ``apgd-ce+hfc``) are the same against every detector: a run crafts them once per
-image pool and they count first.
+the images that no earlier arm *broke*: fooled the classifier with a score below every score of
+the detector's calibration set (the AdvTrain clean inputs). Such an AE evades at every
+false-positive rate and ranks below every calibration image, so no later arm could improve any
+metric the records take from the calibration set (evasion and TPR at 1% and 5% FPR); AUC and
+TPR at 90% TNR are taken against the AdvTest clean inputs, of the same distribution, where a
+later arm could move a pair only against an AdvTest clean score below the calibration set's
+lowest. Arms that do not read the detector (``apgd+hfc``, ``apgd-ce+hfc``) are the same
+against every detector: a run crafts them once per image pool and they count first.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import InvalidParameterError
@@ -59,21 +63,20 @@ def arm_budgets(version: str, steps: int | None) -> dict[str, dict]:
 
 class AutoDetectorAttack:
     """The per-image worst case over ``arms`` (name -> attack), judged by ``detector``'s score
-    (the one the arms descend), the arms run one after another as AutoAttack runs its attacks.
-
-    As AutoAttack attacks with each next attack only the points the previous ones did not break,
-    an arm here attacks only the images no earlier arm *broke*: fooled the classifier with a score
-    at or below ``threshold`` (the detector's 1%-FPR threshold on its calibration set, so such an
-    AE evades at every operating point the records report; ``None`` attacks every image with every
-    arm). ``done`` holds arms' results already computed on the whole set (an arm that does not
-    read the detector, such as ``apgd+hfc``, is the same against every detector, so a run crafts it
-    once); they count first. ``worst_by`` counts, after a call, the images each arm supplied."""
+    (the one the arms descend), the arms run one after another as AutoAttack runs its attacks:
+    each attacks only the images no earlier arm broke (module docstring), judged against
+    ``calibration``, the detector's (n,) scores of its clean calibration inputs (``None``: every
+    arm attacks every image). ``done`` holds arms' results already computed on the whole set in
+    its order (an arm that does not read the detector is the same against every detector, so a
+    run crafts it once); they count first. ``worst_by`` counts, after a call, the images each arm
+    supplied."""
 
     name = "auto"
 
-    def __init__(self, model: torch.nn.Module, arms: dict, detector, *, threshold: float | None = None,
+    def __init__(self, model: torch.nn.Module, arms: dict, detector, *, calibration=None,
                  done: dict[str, AttackResult] | None = None):
-        self.model, self.arms, self.detector, self.threshold = model, arms, detector, threshold
+        self.model, self.arms, self.detector = model, arms, detector
+        self.floor = None if calibration is None else float(np.min(calibration))  # below every clean score
         self.done = dict(done or {})
         self.worst_by: dict[str, int] = {}
 
@@ -105,17 +108,22 @@ class AutoDetectorAttack:
         supplier = torch.full((len(x),), -1)                              # which arm supplied it
         names = [*[n for n in self.arms if n in self.done], *[n for n in self.arms if n not in self.done]]
         for i, name in enumerate(names):
-            broken = success & (lowest <= self.threshold) if self.threshold is not None else torch.zeros_like(success)
+            broken = success & (lowest < self.floor) if self.floor is not None else torch.zeros_like(success)
             rows = (~broken).nonzero().squeeze(1)
             if not len(rows):
                 break
             if name in self.done:
+                if len(self.done[name].adv) != len(x):
+                    raise ValueError(f"auto: the given results of {name} hold {len(self.done[name].adv)} images, "
+                                     f"the attacked set {len(x)}")
                 result = AttackResult(*(getattr(self.done[name], f)[rows] for f in ("adv", "target", "success")))
             else:
                 result = self.arms[name].in_batches(x[rows], y[rows], batch_size=batch_size, index=rows.numpy(),
                                                     desc=f"{desc}: {name}", progress=progress)
-            if target is None:  # the first arm attacks every image; all arms aim at the same class per image
+            if target is None:  # the first arm attacks every image
                 adv, target = result.adv.clone(), result.target.clone()
+            if not torch.equal(result.target, target[rows]):
+                raise ValueError(f"auto: arm {name} aimed at other classes than the first arm")
             score = torch.where(result.success, self._scores(result.adv), torch.inf)
             score = torch.nan_to_num(score, nan=torch.inf)  # a NaN score never wins over a number
             take = result.success & ((score < lowest[rows]) | ~success[rows])

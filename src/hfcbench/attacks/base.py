@@ -353,8 +353,9 @@ class Attack:
                    progress: bool = False, index=None) -> AttackResult:
         """The attack on ``x`` (N, C, *spatial) in batches of ``batch_size``, joined into one
         result: the same as ``attack(x, y, index=index)`` in one batch, whatever ``batch_size``.
-        ``index`` (N,): the inputs' positions in the attacked set (default ``0..N-1``), so that a
-        subset is attacked exactly as it would be within the whole set."""
+        ``index`` (N,): the inputs' positions in the attacked set (default ``0..N-1``), which key
+        every per-input random draw, so that a subset given its positions draws what it would
+        within the whole set (:meth:`calibrate`, e.g. CW's kappa, still sees only the subset)."""
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
         positions = np.arange(len(x)) if index is None else np.asarray(index)

@@ -18,6 +18,11 @@ DETECTORS: Registry = Registry("detectors", {
     "dnn": "hfcbench.detectors.dnn:DNN",
     "dnn-mlp": "hfcbench.detectors.dnn_mlp:DNNMLP",
     "hfc": "hfcbench.detectors.hfc:HFC",
+    "maha++": "hfcbench.detectors.maha:MAHAPlusPlus",
+    "rmd": "hfcbench.detectors.rmd:RMD",
+    "vim": "hfcbench.detectors.vim:ViM",
+    "knn": "hfcbench.detectors.deep_knn:DeepKNN",
+    "energy": "hfcbench.detectors.energy:Energy",
 })
 
 __all__ = ["DETECTORS", "Detector"]

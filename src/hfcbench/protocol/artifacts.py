@@ -32,8 +32,6 @@ from ..models import FeatureExtractor, Features
 from ..models.training import TrainConfig
 from ..models.zoo import load_classifier
 from ..paths import writable_dir
-from ..stats.cell import TARGET_FPRS
-from ..stats.operating_points import threshold_at_fpr
 from .budget import EPS_GRID, BudgetSearch, as_state, from_state, pool_sample, search_budget
 from .config import RunConfig, attack_pairs, fit_attack_names
 from .noise import noisy_copies, perturbation_l2
@@ -214,6 +212,7 @@ class Artifacts:
         key = self.aes_key(spec, pool, **({"detector": self.detector_key(*against)} if against else {}))
 
         def compute():
+            shared = self.auto_shared_arms(pool) if spec == "auto" else {}  # crafted once, timed on their own
             start = time.perf_counter()
             attack = self.build(spec, against, pool=pool)
             attack.trace = [] if against else None
@@ -224,6 +223,8 @@ class Artifacts:
                      "seconds": time.perf_counter() - start}
             if against:
                 state["trace"] = attack.trace
+            if spec == "auto" and attack.trace is not None:
+                state["trace"] = {**{arm: done["trace"] for arm, done in shared.items()}, **attack.trace}
             if spec == "auto":
                 state["worst_by"] = attack.worst_by
             return state
@@ -232,7 +233,7 @@ class Artifacts:
 
     def auto_shared_arms(self, pool: str) -> dict[str, dict]:
         """``auto``'s arms that do not read the detector (``apgd+hfc``), crafted once on ``pool``
-        for every detector: ``{arm: {"adv", "target", "success", "seconds"}}`` (cached)."""
+        for every detector: ``{arm: {"adv", "target", "success", "trace", "seconds"}}`` (cached)."""
         images, labels, index = self.pool(pool)
         c = self.config
         shared = {}
@@ -247,9 +248,10 @@ class Artifacts:
                 attack = build_attack(arm, self.model, ready_terms={"hfc": HFCTerm(self.hfc_mixtures(),
                                                                                   scale=c.hfc_weight)},
                                       eps=c.eps, seed=c.seed, **budget)
+                attack.trace = []
                 result = self.craft(attack, images, labels, desc=f"auto: {arm} on {pool}")
                 return {"adv": result.adv, "target": result.target, "success": result.success,
-                        "seconds": time.perf_counter() - start}
+                        "trace": attack.trace, "seconds": time.perf_counter() - start}
 
             shared[arm] = self._cached("aes", key, compute)
         return shared
@@ -402,8 +404,8 @@ class Artifacts:
         ``unbounded``: eps = 1 and four times the run's steps of ``2 eps / steps`` (the sanity check
         that an attack free of its budget fools the classifier). ``auto`` runs its own APGD arms
         (:mod:`hfcbench.attacks.auto`), with ``--auto-version``, each on the images no earlier arm
-        took below the detector's 1%-FPR threshold; on a ``pool`` its arms that do not read the
-        detector come from :meth:`auto_shared_arms`."""
+        took below every calibration score of the detector; on a ``pool`` its arms that do not read
+        the detector come from :meth:`auto_shared_arms`."""
         c = self.config
         assert isinstance(c.eps, float) and c.alpha is not None and c.steps is not None  # the budget is resolved
         steps = 1 if spec == "fgsm" else c.steps
@@ -415,7 +417,7 @@ class Artifacts:
         if auto:
             budget.update(steps=c.auto_steps, version=c.auto_version)  # APGD's own iterations and step sizes
             if against:
-                budget["threshold"] = threshold_at_fpr(self.calibration_scores(*against), TARGET_FPRS["fpr1"])
+                budget["calibration"] = self.calibration_scores(*against)
             if pool is not None and not unbounded:
                 budget["done"] = {arm: AttackResult(state["adv"], state["target"], state["success"])
                                   for arm, state in self.auto_shared_arms(pool).items()}
