@@ -17,7 +17,7 @@ from hfcbench.protocol.config import FILE_KEYS, RunConfig
 from hfcbench.protocol.runner import Runner
 from hfcbench.sweep import located, run_sweep
 from hfcbench.sweep.grid import expand, read_grid
-from hfcbench.sweep.plan import needed, plan
+from hfcbench.sweep.plan import AUTO_SHARED, needed, plan
 from tests.conftest import require
 
 HFCBENCH = str(Path(sys.executable).with_name("hfcbench"))
@@ -96,6 +96,21 @@ def test_the_task_graph_shares_work_between_points():
     assert [t.kind for t in first].count("records") == 1 and len(first) == 1 + 1 + 3 + 2
 
 
+def test_auto_shares_its_detector_free_arms_and_keys_its_own_options():
+    """3 detectors attacked by auto at two --auto-steps: one shared arm set per auto setting (2),
+    a dependency of all 3 aware tasks of that setting; BIM on both pools (2): 4 AE sets; 6 aware
+    tasks (the auto options are part of their ids: two settings never collapse into one)."""
+    configs = [RunConfig(dataset="synthetic", profile="smoke", detectors="kd,maha,lid", attacks="auto",
+                         fit_attacks="bim", auto_steps=steps) for steps in (8, 16)]
+    tasks = plan(configs)
+    kinds = [t.kind for t in tasks]
+    assert (kinds.count("aes"), kinds.count("aware")) == (4, 6)
+    shared = [t for t in tasks if t.kind == "aes" and t.args[0] == AUTO_SHARED]
+    assert len(shared) == 2
+    for task in (t for t in tasks if t.kind == "aware"):
+        assert sum(d in {s.id for s in shared} for d in task.deps) == 1
+
+
 def test_a_cluster_needs_an_absolute_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("HFCBENCH_CACHE")
     with pytest.raises(InvalidParameterError, match="on a cluster give the cache folder"):
@@ -122,6 +137,19 @@ def test_dry_run_prints_the_graph(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "4 grid point(s) -> 36 tasks" in text and "classifiers             4" in text
     assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_lists_a_big_graph_in_bounded_lines():
+    from hfcbench.sweep.plan import SHOWN_TASKS, describe
+
+    configs = [RunConfig(dataset="synthetic", profile="smoke", seed=s, detectors="kd,maha", attacks="hfc",
+                         fit_attacks="bim") for s in range(60)]
+    tasks = plan(configs)
+    lines = describe(tasks, 60).splitlines()
+    listed = lines[lines.index("tasks (#: kind label <- the tasks it needs):") + 1:]
+    # 60 points x (a classifier, 3 AE sets, 2 fits, a record set)
+    assert len(tasks) == 420 > SHOWN_TASKS and len(listed) == SHOWN_TASKS + 1
+    assert lines[-1] == f"  ... and {len(tasks) - SHOWN_TASKS} more tasks of the kinds counted above"
 
 
 @pytest.mark.slow

@@ -435,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
     p.add_argument("--threads", type=int, help="torch threads of every task (default: this machine's torch default); "
                                                "numbers depend on it, so local and ray use the same")
-    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="print the task graph with counts and stop")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="print the task graph (counts, the first 200 tasks) and stop")
     p.add_argument("--out", default="hfcbench-sweep", help="output folder (default hfcbench-sweep)")
     p.add_argument("--min-aes", dest="min_aes", type=int, default=20,
                    help="an AUC resting on fewer successful AEs (per seed) is not shown or ranked (default 20)")

@@ -5,7 +5,8 @@ so that grid points that agree on those options share it:
 
 * ``classifier``: the trained (or loaded) classifier, its protocol split and, under ``eps auto``,
   its budget; one per (dataset, model, seed, training and budget options);
-* ``aes``: one AE set per (classifier, attack, pool, budget; M and the HFC weight for ``+hfc``);
+* ``aes``: one AE set per (classifier, attack, pool, budget; M and the HFC weight for ``+hfc``),
+  and ``auto``'s arms that do not read the detector, once per (classifier, auto's options);
 * ``fit``: one fitted detector per (AE set it is fitted on, detector, noisy negatives);
 * ``aware``: a detector-aware attack's AE set per (fitted detector, attack);
 * ``records``: a grid point's result records, assembled from the cache once its pieces are there.
@@ -32,6 +33,8 @@ CLASSIFIER_OPTIONS = ("dataset", "data_dir", "image_size", "window", "model", "c
                       "std", "profile", "epochs", "seed", "limit", "eps", "alpha", "steps", "device", "batch_size",
                       "cache_dir", "plugins")
 HFC_OPTIONS = ("gmm_components", "hfc_weight")
+AUTO_OPTIONS = ("auto_version", "auto_steps") + HFC_OPTIONS  # auto's arms include apgd+hfc
+AUTO_SHARED = "auto's arms that do not read the detector"
 FIT_OPTIONS = ("noisy", "gmm_components")
 KINDS = {"classifier": "classifiers", "aes": "AE sets", "fit": "detector fits",
          "aware": "detector-aware AE sets", "records": "record sets"}
@@ -99,10 +102,12 @@ def _plan_point(point: int, c: RunConfig, tasks: dict[str, Task]) -> None:
         own += fitted.values()
         for fit, attack in pairs:
             if is_detector_aware(attack):
-                hfc = HFC_OPTIONS if "hfc" in attack.split("+") else ()
+                hfc = AUTO_OPTIONS if attack == "auto" else HFC_OPTIONS if "hfc" in attack.split("+") else ()
+                shared = [add("aes", f"{model} {AUTO_SHARED} on advtest", CLASSIFIER_OPTIONS + AUTO_OPTIONS,
+                              (AUTO_SHARED, "advtest"), [classifier])] if attack == "auto" else []
                 own.append(add("aware", f"{model} {attack} vs {detector} <- {fit}",
                                CLASSIFIER_OPTIONS + FIT_OPTIONS + hfc, (detector, fit, attack),
-                               [fitted[fit], aes(fit, "advtest")]))
+                               [fitted[fit], aes(fit, "advtest"), *shared]))
     add("records", f"point {point}: {model}", tuple(values), (point,), list(dict.fromkeys(own)))
 
 
@@ -119,15 +124,21 @@ def needed(tasks: list[Task], points: set[int]) -> list[Task]:
     return [t for t in tasks if t.id in keep]
 
 
+SHOWN_TASKS = 200  # --dry-run lists at most this many tasks (a big grid has hundreds of thousands)
+
+
 def describe(tasks: list[Task], points: int) -> str:
-    """The task graph for ``--dry-run``: counts by kind, then every task with its dependencies."""
+    """The task graph for ``--dry-run``: counts by kind, then the first :data:`SHOWN_TASKS` tasks
+    with their dependencies, and how many more there are."""
     counts = Counter(t.kind for t in tasks)
     alone = sum(len(t.deps) + 1 for t in tasks if t.kind == "records")
     index = {t.id: i for i, t in enumerate(tasks)}
     lines = [f"{points} grid point(s) -> {len(tasks)} tasks (run one by one, the points would take {alone}):"]
     lines += [f"  {KINDS[kind]:<24}{counts[kind]}" for kind in KINDS if counts[kind]]
     lines.append("tasks (#: kind label <- the tasks it needs):")
-    for i, task in enumerate(tasks):
+    for i, task in enumerate(tasks[:SHOWN_TASKS]):
         deps = ", ".join(f"#{index[d]}" for d in task.deps)
         lines.append(f"  #{i}: {task.kind} {task.label}" + (f" <- {deps}" if deps else ""))
+    if len(tasks) > SHOWN_TASKS:
+        lines.append(f"  ... and {len(tasks) - SHOWN_TASKS} more tasks of the kinds counted above")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from ..errors import PLUGIN_FAILURES, failure_text
 from ..plugins import register_plugin
 from ..protocol.config import RunConfig
 from ..protocol.runner import Runner
-from .plan import Task
+from .plan import AUTO_SHARED, Task
 
 _RUNNERS: OrderedDict[str, Runner] = OrderedDict()
 KEPT_RUNNERS = 2
@@ -46,7 +46,9 @@ def execute(task: Task, threads: int) -> list[dict] | None:
     for plugin in task.config.plugins:
         register_plugin(plugin)
     runner = runner_for(task.config)
-    if task.kind == "aes":
+    if task.kind == "aes" and task.args[0] == AUTO_SHARED:
+        runner.auto_shared_arms(task.args[1])
+    elif task.kind == "aes":
         runner.aes_state(*task.args)
     elif task.kind in ("fit", "aware"):
         detector, fit = task.args[:2]
