@@ -126,9 +126,9 @@ def detector_ranking(cells: dict, labels: dict[Column, str], detectors: list[str
         measure, caption = "worst-case AUC, 95% interval", f"{where}: detectors by worst-case AUC (highest first)"
     if unranked:
         note += f" Not ranked (no attack with {min_aes} AEs): {', '.join(unranked)}."
-    return Table(caption, ["rank", "detector", "worst evasion@5%FPR", "by", "worst AUC", "by", "worst TPR@5%FPR",
-                           "not separated from"], rows, note, "detectors", group, [e.key for e in entries],
-                 estimates=estimates, measure=measure)
+    return Table(caption, ["rank", "detector", "worst evasion@5%FPR", "evasion by", "worst AUC", "AUC by",
+                           "worst TPR@5%FPR", "not separated from"], rows, note, "detectors", group,
+                 [e.key for e in entries], estimates=estimates, measure=measure)
 
 
 def _marked(estimate: Estimate) -> str:
