@@ -52,6 +52,7 @@ class ViM(Detector):
                       f"None or a whole number in [1, {features - 1}] (the penultimate has {features} dimensions)")
         if dim < 1:
             raise InvalidParameterError(f"vim needs a penultimate layer of at least 2 dimensions, got {features}")
+        assert clean.head_weight is not None  # "head" is in requires: fit checked it
         weight = clean.head_weight.detach().double().cpu().numpy()
         bias = np.zeros(len(weight)) if clean.head_bias is None else clean.head_bias.detach().double().cpu().numpy()
         self.origin_ = torch.from_numpy(-np.linalg.pinv(weight) @ bias)                     # (D,)
