@@ -260,13 +260,15 @@ class FeatureExtractor:
 
     def extract(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, batch_size: int = 256,
                 progress: bool = False, desc: str = "features") -> Features:
-        """Features of all of ``x`` in batches of ``batch_size``, without gradients, on the CPU."""
+        """Features of all of ``x`` in batches of ``batch_size``, without gradients, on the CPU; a
+        progress bar when ``progress`` and there is more than one batch."""
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
         device = _model_device(self.model)
         parts = []
         with torch.no_grad():  # an empty x runs once, as a batch of none: empty features of the right widths
-            for start in tqdm(range(0, max(len(x), 1), batch_size), desc=desc, disable=not progress, leave=False):
+            batches = range(0, max(len(x), 1), batch_size)
+            for start in tqdm(batches, desc=desc, disable=not progress or len(batches) == 1, leave=False):
                 feats = self(x[start:start + batch_size].to(device))
                 parts.append(Features(feats.logits.cpu(), OrderedDict((k, v.cpu()) for k, v in feats.layers.items()),
                                       maps=OrderedDict((k, v.cpu()) for k, v in feats.maps.items())))
