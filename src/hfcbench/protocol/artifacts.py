@@ -150,6 +150,10 @@ class Artifacts:
             self._context = AttackContext(self.features(train.images, train.labels, part="train"))
         return self._context
 
+    def hfc_term(self) -> HFCTerm:
+        """The HFC add-on term on this run's mixtures, weighted by ``--hfc-weight``."""
+        return HFCTerm(self.hfc_mixtures(), scale=self.config.hfc_weight)
+
     def hfc_mixtures(self) -> dict:
         """Per-layer, per-class mixtures of the HFC term, cached by content key."""
         if self._hfc_mixtures is None:
@@ -214,17 +218,17 @@ class Artifacts:
         def compute():
             shared = self.auto_shared_arms(pool) if spec == "auto" else {}  # crafted once, timed on their own
             start = time.perf_counter()
-            attack = self.build(spec, against, pool=pool)
+            attack = self.build(spec, against, done={arm: AttackResult(s["adv"], s["target"], s["success"])
+                                                     for arm, s in shared.items()})
             attack.trace = [] if against else None
             on = f" against {against[0]}" if against else ""
             result = self.craft(attack, images, labels, desc=f"{spec}{on} on {pool}")
             feats = self.extractor.extract(result.adv, result.target)
             state = {"features": feats.to_state(), "success": result.success, "adv": result.adv,
                      "seconds": time.perf_counter() - start}
-            if against:
-                state["trace"] = attack.trace
-            if spec == "auto" and attack.trace is not None:
-                state["trace"] = {**{arm: done["trace"] for arm, done in shared.items()}, **attack.trace}
+            if against:  # auto: one trace per arm, the shared ones too
+                state["trace"] = {**{arm: s["trace"] for arm, s in shared.items()}, **attack.trace} if shared \
+                    else attack.trace
             if spec == "auto":
                 state["worst_by"] = attack.worst_by
             return state
@@ -245,9 +249,8 @@ class Artifacts:
 
             def compute(arm=arm, budget=budget):
                 start = time.perf_counter()
-                attack = build_attack(arm, self.model, ready_terms={"hfc": HFCTerm(self.hfc_mixtures(),
-                                                                                  scale=c.hfc_weight)},
-                                      eps=c.eps, seed=c.seed, **budget)
+                attack = build_attack(arm, self.model, ready_terms={"hfc": self.hfc_term()}, eps=c.eps, seed=c.seed,
+                                      **budget)
                 attack.trace = []
                 result = self.craft(attack, images, labels, desc=f"auto: {arm} on {pool}")
                 return {"adv": result.adv, "target": result.target, "success": result.success,
@@ -398,14 +401,15 @@ class Artifacts:
         return attack.in_batches(images, labels, batch_size=self.config.batch_size, desc=desc,
                                  progress=not self.config.quiet)
 
-    def build(self, spec: str, against: Against = None, *, unbounded: bool = False, pool: str | None = None):
+    def build(self, spec: str, against: Against = None, *, unbounded: bool = False,
+              done: dict[str, AttackResult] | None = None):
         """The attack ``spec`` (e.g. ``"pgd+hfc"``) on this run's model with its budget and mixtures;
         ``against`` = (detector, fit attack) gives a detector-aware ``spec`` the fitted detector.
         ``unbounded``: eps = 1 and four times the run's steps of ``2 eps / steps`` (the sanity check
         that an attack free of its budget fools the classifier). ``auto`` runs its own APGD arms
         (:mod:`hfcbench.attacks.auto`), with ``--auto-version``, each on the images no earlier arm
-        took below every calibration score of the detector; on a ``pool`` its arms that do not read
-        the detector come from :meth:`auto_shared_arms`."""
+        took below every calibration score of the detector; ``done``: its arms already crafted (those
+        that do not read the detector, from :meth:`auto_shared_arms`)."""
         c = self.config
         assert isinstance(c.eps, float) and c.alpha is not None and c.steps is not None  # the budget is resolved
         steps = 1 if spec == "fgsm" else c.steps
@@ -418,11 +422,9 @@ class Artifacts:
             budget.update(steps=c.auto_steps, version=c.auto_version)  # APGD's own iterations and step sizes
             if against:
                 budget["calibration"] = self.calibration_scores(*against)
-            if pool is not None and not unbounded:
-                budget["done"] = {arm: AttackResult(state["adv"], state["target"], state["success"])
-                                  for arm, state in self.auto_shared_arms(pool).items()}
-        ready: dict[str, LossTerm] = ({"hfc": HFCTerm(self.hfc_mixtures(), scale=c.hfc_weight)}
-                                      if "hfc" in parts or auto else {})
+            if done:
+                budget["done"] = done
+        ready: dict[str, LossTerm] = {"hfc": self.hfc_term()} if "hfc" in parts or auto else {}
         needs_context = auto or any(not is_base(p) and p not in ready for p in parts)
         context = None
         if needs_context:
